@@ -1,0 +1,7 @@
+"""seqjax: recurrent and sequence models as pure JAX functions."""
+
+from seqjax import cells, init
+from seqjax.scan import unroll
+from seqjax.types import FROZEN, Cell, LSTMCarry, keep_frozen, trainable_mask
+
+__version__ = "0.1.0"

@@ -1,0 +1,46 @@
+"""Helpers shared by the cell factories (private)."""
+
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import jax
+import jax.numpy as jnp
+
+from seqjax import _checks
+
+ActivationLike = Union[str, Callable[[jax.Array], jax.Array]]
+
+_ACTIVATIONS = {
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": lambda x: x,
+    "softsign": jax.nn.soft_sign,
+}
+
+
+def activation(name: ActivationLike, argument: str = "activation") -> Callable:
+  """Resolves an activation given by name (tanh, relu, sigmoid, identity, softsign) or callable."""
+  if callable(name):
+    return name
+  _checks.one_of(argument, name, tuple(_ACTIVATIONS))
+  return _ACTIVATIONS[name]
+
+
+def activation_name(fn: ActivationLike) -> str:
+  return fn if isinstance(fn, str) else getattr(fn, "__name__", "custom")
+
+
+def input_size_of(kernel: str) -> Callable:
+  """``params -> D`` for cells whose input kernel ``params[kernel]`` is (D, ...)."""
+  return lambda params: params[kernel].shape[0]
+
+
+def check_input_size(input_size) -> int:
+  return _checks.positive_int("input_size", input_size)
+
+
+def zeros_carry(params, batch_shape, size: int, like: str):
+  """A zero carry ``(*batch_shape, size)`` with the dtype of ``params[like]``."""
+  return jnp.zeros(tuple(batch_shape) + (size,), params[like].dtype)

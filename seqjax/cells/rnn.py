@@ -1,0 +1,125 @@
+"""Vanilla recurrent cells: Elman (hidden-state recurrence) and Jordan (output recurrence).
+
+References:
+  Elman 1990, "Finding structure in time".
+  Jordan 1986, "Serial order: a parallel distributed processing approach".
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from seqjax import _checks
+from seqjax import init as initializers
+from seqjax.cells import _common
+from seqjax.types import Cell
+
+
+def rnn(hidden_size: int,
+        *,
+        activation: _common.ActivationLike = "tanh",
+        kernel_init=initializers.glorot_uniform(),
+        recurrent_init=initializers.orthogonal(),
+        bias_init=initializers.zeros,
+        dtype=jnp.float32) -> Cell:
+  """Elman RNN: the hidden state is fed back.
+
+  Equations (x_t: (*B, D), h_t: (*B, H))::
+
+    h_t = act(x_t W_x + h_{t-1} W_h + b)
+    y_t = h_t
+
+  Params: ``w_x`` (D, H), ``w_h`` (H, H), ``b`` (H,). Carry: ``h`` (*B, H).
+
+  Args:
+    hidden_size: H, > 0.
+    activation: ``"tanh"`` (default), ``"relu"`` (with
+      ``recurrent_init=seqjax.init.identity()`` this is the IRNN of Le et al.
+      2015), another name from ``seqjax.cells`` or any callable.
+    kernel_init, recurrent_init, bias_init: initialisers ``(key, shape, dtype)``.
+    dtype: dtype of the parameters and the carry.
+
+  Returns:
+    A ``seqjax.Cell`` with ``output_size = hidden_size``.
+  """
+  hidden_size = _checks.positive_int("hidden_size", hidden_size)
+  act = _common.activation(activation)
+
+  def init(key, input_size):
+    input_size = _common.check_input_size(input_size)
+    k_x, k_h, k_b = jax.random.split(key, 3)
+    return {
+        "w_x": kernel_init(k_x, (input_size, hidden_size), dtype),
+        "w_h": recurrent_init(k_h, (hidden_size, hidden_size), dtype),
+        "b": bias_init(k_b, (hidden_size,), dtype),
+    }
+
+  def initial_carry(params, batch_shape=()):
+    return _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
+
+  def step(params, h, x):
+    h = act(x @ params["w_x"] + h @ params["w_h"] + params["b"])
+    return h, h
+
+  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+              hidden_size, hidden_size,
+              f"rnn(hidden_size={hidden_size}, activation={_common.activation_name(activation)})")
+
+
+def jordan(hidden_size: int,
+           output_size: int,
+           *,
+           activation: _common.ActivationLike = "tanh",
+           output_activation: _common.ActivationLike = "tanh",
+           kernel_init=initializers.glorot_uniform(),
+           recurrent_init=initializers.glorot_uniform(),
+           output_init=initializers.glorot_uniform(),
+           bias_init=initializers.zeros,
+           dtype=jnp.float32) -> Cell:
+  """Jordan RNN: the previous *output*, not the hidden state, is fed back.
+
+  Equations (x_t: (*B, D), h_t: (*B, H), y_t: (*B, O))::
+
+    h_t = act(x_t W_x + y_{t-1} W_y + b)
+    y_t = out_act(h_t W_o + b_o)
+
+  Params: ``w_x`` (D, H), ``w_y`` (O, H), ``b`` (H,), ``w_o`` (H, O),
+  ``b_o`` (O,). Carry: ``y`` (*B, O), the previous output.
+
+  Args:
+    hidden_size: H, > 0.
+    output_size: O, > 0.
+    activation: hidden nonlinearity (name or callable).
+    output_activation: output nonlinearity; a bounded one (the default tanh,
+      or sigmoid as in Jordan 1986) keeps the fed-back signal bounded.
+    kernel_init, recurrent_init, output_init, bias_init: initialisers.
+    dtype: dtype of the parameters and the carry.
+  """
+  hidden_size = _checks.positive_int("hidden_size", hidden_size)
+  output_size = _checks.positive_int("output_size", output_size)
+  act = _common.activation(activation)
+  out_act = _common.activation(output_activation, "output_activation")
+
+  def init(key, input_size):
+    input_size = _common.check_input_size(input_size)
+    k_x, k_y, k_o, k_b = jax.random.split(key, 4)
+    return {
+        "w_x": kernel_init(k_x, (input_size, hidden_size), dtype),
+        "w_y": recurrent_init(k_y, (output_size, hidden_size), dtype),
+        "b": bias_init(k_b, (hidden_size,), dtype),
+        "w_o": output_init(k_o, (hidden_size, output_size), dtype),
+        "b_o": jnp.zeros((output_size,), dtype),
+    }
+
+  def initial_carry(params, batch_shape=()):
+    return _common.zeros_carry(params, batch_shape, output_size, like="w_o")
+
+  def step(params, y_prev, x):
+    h = act(x @ params["w_x"] + y_prev @ params["w_y"] + params["b"])
+    y = out_act(h @ params["w_o"] + params["b_o"])
+    return y, y
+
+  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+              hidden_size, output_size,
+              f"jordan(hidden_size={hidden_size}, output_size={output_size})")

@@ -1,0 +1,179 @@
+"""``unroll``: the one place in seqjax that loops over time."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax import _checks
+from seqjax.types import Array, Carry, Cell, Params
+
+
+def _expand_to(flags: Array, leaf: Array) -> Array:
+  """Broadcasts per-row flags (*B,) against a carry or output leaf (*B, ...)."""
+  return flags.reshape(flags.shape + (1,) * (leaf.ndim - flags.ndim))
+
+
+def _select(flags: Array, on_true: Any, on_false: Any) -> Any:
+  return jax.tree_util.tree_map(
+      lambda a, b: jnp.where(_expand_to(flags, a), a, b), on_true, on_false)
+
+
+def _check_flags(name: str, flags: Any, expected: tuple[int, ...],
+                 layout: str) -> Array:
+  if _checks.shape_of(flags) != expected:
+    raise ValueError(f"{name} must have shape {expected} ({layout}), "
+                     f"got {_checks.shape_of(flags)}")
+  dtype = np.dtype(getattr(flags, "dtype", np.asarray(flags).dtype))
+  if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer)
+          or np.issubdtype(dtype, np.floating)):
+    raise TypeError(f"{name} must be boolean (or 0/1 numbers), got dtype {dtype}")
+  return jnp.asarray(flags).astype(jnp.bool_)
+
+
+def _check_carry(carry: Carry, expected: Carry) -> None:
+  got = jax.tree_util.tree_structure(carry)
+  want = jax.tree_util.tree_structure(expected)
+  if got != want:
+    raise ValueError(f"carry must have the structure of cell.initial_carry, "
+                     f"expected {want}, got {got}")
+  for g, w in zip(jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(expected)):
+    if _checks.shape_of(g) != tuple(w.shape):
+      raise ValueError(f"carry leaf must have shape {tuple(w.shape)} "
+                       f"(batch shape + features), got {_checks.shape_of(g)}")
+
+
+def reverse_restart(reset: Array) -> Array:
+  """Segment-start flags (T, ...) -> restart flags for a right-to-left pass.
+
+  Going backwards, a segment begins at its last element, i.e. just before the
+  next segment starts: ``restart[t] = reset[t + 1]`` and ``restart[T-1]`` is
+  False (the pass starts from the given carry).
+  """
+  return jnp.concatenate([reset[1:], jnp.zeros_like(reset[:1])], axis=0)
+
+
+def unroll(cell: Cell,
+           params: Params,
+           xs: Array,
+           carry: Optional[Carry] = None,
+           *,
+           mask: Optional[Array] = None,
+           reset: Optional[Array] = None,
+           reverse: bool = False,
+           time_major: bool = False,
+           unroll: int = 1,
+           remat: bool = False,
+           implementation: str = "auto") -> tuple[Carry, Array]:
+  """Runs ``cell`` over a sequence: ``lax.scan`` of ``cell.step``.
+
+  Args:
+    cell: a ``seqjax.Cell``.
+    params: the cell's parameters, from ``cell.init``.
+    xs: inputs, ``(*B, T, D)``; ``(T, *B, D)`` if ``time_major``; ``(T, D)``
+      unbatched. Any number of batch axes (including none) is allowed.
+    carry: initial carry with leaves ``(*B, ...)``; defaults to
+      ``cell.initial_carry(params, B)``.
+    mask: optional ``(*B, T)`` (``(T, *B)`` if ``time_major``) booleans, True on
+      real steps. On a False step the carry is left unchanged and the output
+      is zero, so any padding pattern (left, right, in the middle) gives the
+      same results as running the unpadded sequence.
+    reset: optional booleans of the shape of ``mask``; True marks the first step
+      of a new segment in a packed row: the carry is restarted to
+      ``cell.initial_carry`` before that step. ``reset`` always marks segment
+      starts in the sequence's own order; with ``reverse=True`` each segment is
+      processed from its last element, exactly as if the segments were run
+      separately.
+    reverse: process time right to left. Outputs stay in input order, so the
+      result equals flipping ``xs`` (and ``mask``), unrolling, and flipping
+      ``ys`` back.
+    time_major: layout of ``xs``, ``mask``, ``reset`` and the returned ``ys``.
+    unroll: ``lax.scan`` unroll factor (1-2 is fastest on CPU).
+    remat: recompute each step's activations in the backward pass
+      (``jax.checkpoint``), trading compute for memory on long sequences.
+    implementation: ``"scan"`` (``lax.scan`` of ``step``), ``"fast"`` (the
+      cell's whole-sequence ``sequence`` path; an error if it has none) or
+      ``"auto"`` (the fast path where the cell has one and the current
+      backend is in ``cell.fast_on``, i.e. where it was measured faster).
+
+  Returns:
+    ``(final_carry, ys)`` with ``ys`` of shape ``(*B, T, O)`` (``(T, *B, O)``
+    if ``time_major``). ``final_carry`` is the carry after the last processed
+    step (after step 0 when ``reverse``).
+
+  Raises:
+    ValueError/TypeError at trace time, naming the argument, for inputs of the
+    wrong rank, feature size, dtype, or for a mask/reset/carry of the wrong
+    shape.
+  """
+  if not isinstance(cell, Cell):
+    raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
+  _checks.one_of("implementation", implementation, ("auto", "scan", "fast"))
+  _checks.positive_int("unroll", unroll)
+  xs_shape = _checks.shape_of(xs)
+  if len(xs_shape) < 2:
+    layout = "(T, *B, D)" if time_major else "(*B, T, D)"
+    raise ValueError(f"xs must have shape {layout} with at least time and "
+                     f"feature axes, got shape {xs_shape}")
+  _checks.float_array("xs", xs)
+  input_size = cell.input_size(params)
+  if xs_shape[-1] != input_size:
+    raise ValueError(f"xs must have {input_size} features (the input_size the "
+                     f"params were built for), got shape {xs_shape}")
+
+  xs = jnp.asarray(xs)
+  if not time_major:
+    xs = jnp.moveaxis(xs, -2, 0)
+  batch_shape = tuple(xs.shape[1:-1])
+  flags_shape = xs.shape[:-1] if time_major else batch_shape + xs.shape[:1]
+  layout = "(T, *B)" if time_major else "(*B, T)"
+
+  def to_time_major(name, flags):
+    if flags is None:
+      return None
+    flags = _check_flags(name, flags, tuple(flags_shape), layout)
+    return flags if time_major else jnp.moveaxis(flags, -1, 0)
+
+  mask = to_time_major("mask", mask)
+  reset = to_time_major("reset", reset)
+
+  initial = cell.initial_carry(params, batch_shape)
+  if carry is None:
+    carry = initial
+  else:
+    _check_carry(carry, initial)
+  restart = None
+  if reset is not None:
+    restart = reverse_restart(reset) if reverse else reset
+
+  if implementation == "fast" and cell.sequence is None:
+    raise ValueError(f"implementation='fast' but {cell.name} has no fast path")
+  use_fast = cell.sequence is not None and (
+      implementation == "fast" or
+      (implementation == "auto" and jax.default_backend() in cell.fast_on))
+  if use_fast:
+    final, ys = cell.sequence(params, carry, xs, mask=mask, restart=restart,
+                              restart_carry=initial, reverse=reverse)
+  else:
+    step = cell.step
+    if remat:
+      step = jax.checkpoint(step)
+
+    def body(carry, inputs):
+      x_t, mask_t, restart_t = inputs
+      if restart_t is not None:
+        carry = _select(restart_t, initial, carry)
+      new_carry, y_t = step(params, carry, x_t)
+      if mask_t is not None:
+        new_carry = _select(mask_t, new_carry, carry)
+        y_t = jnp.where(_expand_to(mask_t, y_t), y_t, jnp.zeros_like(y_t))
+      return new_carry, y_t
+
+    final, ys = jax.lax.scan(body, carry, (xs, mask, restart),
+                             reverse=reverse, unroll=unroll)
+  if not time_major:
+    ys = jnp.moveaxis(ys, 0, -2)
+  return final, ys

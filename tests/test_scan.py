@@ -1,0 +1,98 @@
+"""``unroll``'s argument checks and layout handling (numerics: tests/cells/test_protocol.py)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import seqjax
+from seqjax.cells.rnn import rnn
+from seqjax.scan import reverse_restart, unroll
+
+
+@pytest.fixture(scope="module")
+def cell_and_params():
+  cell = rnn(4)
+  return cell, cell.init(jax.random.PRNGKey(0), 3)
+
+
+def test_rank_error(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(ValueError, match=r"xs must have shape \(\*B, T, D\).*got shape \(3,\)"):
+    unroll(cell, params, jnp.zeros(3))
+
+
+def test_integer_input_error(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(TypeError, match="xs must be a floating-point array, got dtype int32"):
+    unroll(cell, params, jnp.zeros((2, 5, 3), jnp.int32))
+
+
+def test_mask_shape_error_names_layout(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(ValueError, match=r"mask must have shape \(2, 5\) \(\(\*B, T\)\), got \(5, 2\)"):
+    unroll(cell, params, jnp.zeros((2, 5, 3)), mask=np.ones((5, 2), bool))
+  with pytest.raises(ValueError, match=r"reset must have shape \(5, 2\) \(\(T, \*B\)\), got \(2, 5\)"):
+    unroll(cell, params, jnp.zeros((5, 2, 3)), reset=np.ones((2, 5), bool), time_major=True)
+
+
+def test_mask_dtype_error(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(TypeError, match="mask must be boolean"):
+    unroll(cell, params, jnp.zeros((2, 5, 3)), mask=np.full((2, 5), "yes"))
+
+
+def test_carry_shape_error(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(ValueError, match=r"carry leaf must have shape \(2, 4\).*got \(4,\)"):
+    unroll(cell, params, jnp.zeros((2, 5, 3)), jnp.zeros(4))
+
+
+def test_errors_raise_at_trace_time(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(ValueError, match="xs must have 3 features"):
+    jax.jit(lambda x: unroll(cell, params, x)).lower(jax.ShapeDtypeStruct((2, 5, 7), jnp.float32))
+
+
+def test_fast_without_fast_path(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(ValueError, match="implementation='fast' but rnn"):
+    unroll(cell, params, jnp.zeros((5, 3)), implementation="fast")
+  with pytest.raises(ValueError, match="implementation must be one of"):
+    unroll(cell, params, jnp.zeros((5, 3)), implementation="quick")
+
+
+def test_not_a_cell(cell_and_params):
+  _, params = cell_and_params
+  with pytest.raises(TypeError, match="cell must be a seqjax.Cell, got dict"):
+    unroll({}, params, jnp.zeros((5, 3)))
+
+
+def test_integer_mask_accepted(cell_and_params):
+  cell, params = cell_and_params
+  xs = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3))
+  mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+  np.testing.assert_array_equal(unroll(cell, params, xs, mask=mask)[1],
+                                unroll(cell, params, xs, mask=mask.astype(bool))[1])
+
+
+def test_reverse_restart():
+  reset = jnp.array([True, False, True, False, False, True])
+  np.testing.assert_array_equal(reverse_restart(reset),
+                                [False, True, False, False, True, False])
+
+
+def test_trainable_mask_freezes_frozen_subtrees():
+  params = {"w": jnp.ones(2), "frozen": {"w_rec": jnp.ones((2, 2))},
+            "block": {"frozen": {"tau": jnp.ones(2)}, "b": jnp.zeros(2)}}
+  mask = seqjax.trainable_mask(params)
+  assert mask == {"w": True, "frozen": {"w_rec": False},
+                  "block": {"frozen": {"tau": False}, "b": True}}
+  optimizer = seqjax.keep_frozen(optax.adam(0.5))
+  grads = jax.tree_util.tree_map(jnp.ones_like, params)
+  updates, _ = optimizer.update(grads, optimizer.init(params), params)
+  new = optax.apply_updates(params, updates)
+  np.testing.assert_array_equal(new["frozen"]["w_rec"], params["frozen"]["w_rec"])
+  np.testing.assert_array_equal(new["block"]["frozen"]["tau"], 1.0)
+  np.testing.assert_allclose(new["w"], params["w"] - 0.5, rtol=1e-4)  # adam's first step is lr
