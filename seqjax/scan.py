@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +28,7 @@ def _check_flags(name: str, flags: Any, expected: tuple[int, ...],
   if _checks.shape_of(flags) != expected:
     raise ValueError(f"{name} must have shape {expected} ({layout}), "
                      f"got {_checks.shape_of(flags)}")
-  dtype = np.dtype(getattr(flags, "dtype", np.asarray(flags).dtype))
+  dtype = np.dtype(flags.dtype if hasattr(flags, "dtype") else np.asarray(flags).dtype)
   if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer)
           or np.issubdtype(dtype, np.floating)):
     raise TypeError(f"{name} must be boolean (or 0/1 numbers), got dtype {dtype}")
@@ -167,6 +168,12 @@ def unroll(cell: Cell,
       if restart_t is not None:
         carry = _select(restart_t, initial, carry)
       new_carry, y_t = step(params, carry, x_t)
+      # Guards the protocol for user-written cells: a wrong output size or a
+      # carry that changes shape would otherwise surface far from its cause.
+      chex.assert_shape(y_t, batch_shape + (cell.output_size,),
+                        custom_message=f"{cell.name}.step output (*B, output_size)")
+      chex.assert_trees_all_equal_shapes_and_dtypes(
+          new_carry, carry, custom_message=f"{cell.name}.step must return a carry like its input")
       if mask_t is not None:
         new_carry = _select(mask_t, new_carry, carry)
         y_t = jnp.where(_expand_to(mask_t, y_t), y_t, jnp.zeros_like(y_t))

@@ -51,7 +51,9 @@ class Cell(NamedTuple):
     init: ``(key, input_size) -> params``.
     initial_carry: ``(params, batch_shape) -> carry``; every leaf has shape
       ``(*batch_shape, ...)``. It may read ``params`` only for shapes and
-      dtypes, so it also works on ``jax.eval_shape(cell.init, ...)``.
+      dtypes, so it also works on the shapes of
+      ``jax.eval_shape(functools.partial(cell.init, input_size=D), key)``
+      (``input_size`` must stay a Python int).
     step: ``(params, carry, x_t) -> (carry, y_t)``, one time step on the raw
       input; ``x_t`` is ``(*B, D)`` and ``y_t`` is ``(*B, O)``. This is the
       definition of the cell.

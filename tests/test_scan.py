@@ -96,3 +96,27 @@ def test_trainable_mask_freezes_frozen_subtrees():
   np.testing.assert_array_equal(new["frozen"]["w_rec"], params["frozen"]["w_rec"])
   np.testing.assert_array_equal(new["block"]["frozen"]["tau"], 1.0)
   np.testing.assert_allclose(new["w"], params["w"] - 0.5, rtol=1e-4)  # adam's first step is lr
+
+
+def test_protocol_violations_of_custom_cells_are_caught():
+  base = rnn(4)
+  params = base.init(jax.random.PRNGKey(0), 3)
+  xs = jnp.zeros((2, 5, 3))
+  wrong_output = base._replace(output_size=7, name="wrong_output")
+  with pytest.raises(AssertionError, match="wrong_output.step output"):
+    unroll(wrong_output, params, xs)
+  growing = base._replace(step=lambda p, h, x: (jnp.concatenate([h, h], -1), h), name="growing")
+  with pytest.raises(AssertionError, match="growing.step must return a carry like its input"):
+    unroll(growing, params, xs)
+
+
+def test_traced_mask_and_reset(cell_and_params):
+  cell, params = cell_and_params
+  xs = jax.random.normal(jax.random.PRNGKey(2), (2, 5, 3))
+  mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], bool)
+  reset = np.zeros((2, 5), bool)
+  reset[1, 2] = True
+  jitted = jax.jit(lambda p, x, m, r: unroll(cell, p, x, mask=m, reset=r))
+  _, got = jitted(params, xs, mask, reset)
+  _, want = unroll(cell, params, xs, mask=mask, reset=reset)
+  np.testing.assert_allclose(got, want, atol=1e-6)
