@@ -1,6 +1,6 @@
 """seqjax: recurrent and sequence models as pure JAX functions."""
 
-from seqjax import cells, init
+from seqjax import cells, init, layers
 from seqjax.scan import unroll
 from seqjax.types import FROZEN, Cell, LSTMCarry, keep_frozen, trainable_mask
 
