@@ -99,6 +99,8 @@ def unroll(cell: Cell,
       cell's whole-sequence ``sequence`` path; an error if it has none) or
       ``"auto"`` (the fast path where the cell has one and the current
       backend is in ``cell.fast_on``, i.e. where it was measured faster).
+      ``unroll`` and ``remat`` apply to the scan of ``step``; a fast path
+      computes the whole sequence its own way and ignores them.
 
   Returns:
     ``(final_carry, ys)`` with ``ys`` of shape ``(*B, T, O)`` (``(T, *B, O)``
