@@ -1,0 +1,1 @@
+"""Loaders for packaged datasets and synthetic tasks (numpy batches)."""

@@ -1,0 +1,174 @@
+"""Character vocabulary: text <-> int32 ids, with an unknown symbol.
+
+Built from the training text only, so validation and test characters never
+seen in training map to one unknown id instead of silently growing the
+vocabulary (which would change the model's output size between splits).
+Saved as JSON next to a checkpoint so that sampling decodes with exactly the
+ids the model was trained on::
+
+  vocab = CharVocab.from_text(splits["train"])
+  ids = vocab.encode(splits["validation"])          # (T,) int32
+  (workdir / "vocab.json").write_text(vocab.to_json())
+  vocab = CharVocab.from_json((workdir / "vocab.json").read_text())
+  text = vocab.decode(ids)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import numpy as np
+
+_FORMAT = "seqjax.CharVocab"
+_VERSION = 1
+
+
+def _code_points(text: str) -> np.ndarray:
+  """Unicode code points of ``text`` as uint32 (T,), without a Python loop."""
+  return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+@dataclasses.dataclass(frozen=True)
+class CharVocab:
+  """A fixed mapping between characters and ids ``0 .. size - 1``.
+
+  Attributes:
+    chars: the character of each id; ``chars[unk_id]`` is the unknown symbol.
+    unk_id: the id every character outside the vocabulary encodes to.
+  """
+
+  chars: tuple[str, ...]
+  unk_id: int
+  # Code point -> id table (unk everywhere else, and in the last slot for
+  # every code point above the largest known one): encode is one gather over
+  # millions of characters instead of a Python loop.
+  _table: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
+
+  def __post_init__(self):
+    chars = self.chars
+    if isinstance(chars, str) or not isinstance(chars, (tuple, list)):
+      raise TypeError(f"chars must be a tuple of single characters, got "
+                      f"{type(chars).__name__}")
+    chars = tuple(chars)
+    for c in chars:
+      if not isinstance(c, str) or len(c) != 1:
+        raise ValueError(f"chars must hold single characters, got {c!r}")
+    if len(set(chars)) != len(chars):
+      raise ValueError(f"chars must be distinct, got duplicates in {chars!r}")
+    if (isinstance(self.unk_id, bool) or not isinstance(self.unk_id, (int, np.integer))
+        or not 0 <= self.unk_id < len(chars)):
+      raise ValueError(f"unk_id must be an index into chars (0..{len(chars) - 1}), "
+                       f"got {self.unk_id!r}")
+    object.__setattr__(self, "chars", chars)
+    object.__setattr__(self, "unk_id", int(self.unk_id))
+    known = [i for i in range(len(chars)) if i != self.unk_id]
+    top = max((ord(chars[i]) for i in known), default=-1)
+    table = np.full(top + 2, self.unk_id, dtype=np.int32)
+    for i in known:
+      table[ord(chars[i])] = i
+    object.__setattr__(self, "_table", table)
+
+  @classmethod
+  def from_text(cls, text: str, *, unk: str = "\ufffd") -> "CharVocab":
+    """The vocabulary of ``text``: its distinct characters, sorted, then ``unk``.
+
+    Args:
+      text: the training text.
+      unk: the symbol standing for unknown characters (one character). If
+        it also occurs in ``text`` it is still a single id.
+
+    Returns:
+      A vocabulary with ``size == len(set(text) | {unk})`` and ``unk_id ==
+      size - 1``, so known characters keep their sorted order as ids.
+    """
+    if not isinstance(text, str):
+      raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if not isinstance(unk, str) or len(unk) != 1:
+      raise ValueError(f"unk must be a single character, got {unk!r}")
+    if not text:
+      raise ValueError("text must be non-empty to build a vocabulary, got ''")
+    chars = tuple(sorted(set(text) - {unk})) + (unk,)
+    return cls(chars, len(chars) - 1)
+
+  @property
+  def size(self) -> int:
+    """Number of ids, the unknown symbol included (the model's output size)."""
+    return len(self.chars)
+
+  def __len__(self) -> int:
+    return len(self.chars)
+
+  @property
+  def unk(self) -> str:
+    """The unknown symbol, ``chars[unk_id]``."""
+    return self.chars[self.unk_id]
+
+  def encode(self, text: str) -> np.ndarray:
+    """Characters -> ids.
+
+    Args:
+      text: any string.
+
+    Returns:
+      int32 array (T,) with ``T == len(text)``; characters outside the
+      vocabulary (the unknown symbol itself included) map to ``unk_id``.
+    """
+    if not isinstance(text, str):
+      raise TypeError(f"text must be a str, got {type(text).__name__}")
+    points = _code_points(text)
+    return self._table[np.minimum(points, len(self._table) - 1)]
+
+  def decode(self, ids: Any) -> str:
+    """Ids -> characters.
+
+    Args:
+      ids: integer ids (T,) (a list, numpy or JAX array) or one id.
+
+    Returns:
+      The string of ``len(ids)`` characters; ``unk_id`` decodes to ``unk``.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim > 1:
+      raise ValueError(f"ids must be one sequence (T,), got shape {ids.shape}; "
+                       f"decode each row separately")
+    if ids.size == 0:
+      return ""
+    if not np.issubdtype(ids.dtype, np.integer):
+      raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+    ids = ids.reshape(-1)
+    bad = (ids < 0) | (ids >= self.size)
+    if bad.any():
+      raise ValueError(f"ids must be in [0, {self.size}) for this vocabulary of "
+                       f"size {self.size}, got {ids[bad][0]}")
+    return "".join(np.asarray(self.chars, dtype=object)[ids])
+
+  def to_json(self) -> str:
+    """This vocabulary as a JSON string (keeps every id, for ``from_json``)."""
+    return json.dumps({"format": _FORMAT, "version": _VERSION,
+                       "chars": list(self.chars), "unk_id": self.unk_id},
+                      ensure_ascii=True)
+
+  @classmethod
+  def from_json(cls, s: str) -> "CharVocab":
+    """The vocabulary saved by ``to_json``.
+
+    Raises:
+      ValueError: if ``s`` is not a vocabulary written by ``to_json``.
+    """
+    try:
+      data = json.loads(s)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"s must be the JSON written by CharVocab.to_json, "
+                       f"got {str(s)[:60]!r}: {e}") from None
+    if not isinstance(data, dict) or data.get("format") != _FORMAT:
+      raise ValueError(f"s must be the JSON written by CharVocab.to_json "
+                       f"(format {_FORMAT!r}), got {str(s)[:60]!r}")
+    if data.get("version") != _VERSION:
+      raise ValueError(f"unsupported CharVocab JSON version {data.get('version')!r}, "
+                       f"expected {_VERSION}")
+    chars = data.get("chars")
+    if not isinstance(chars, list):
+      raise ValueError(f"CharVocab JSON must hold a list 'chars', got {chars!r}")
+    return cls(tuple(chars), data.get("unk_id"))
