@@ -91,7 +91,7 @@ def language_model(vocab_size: int,
       raise TypeError(f"tokens must be integer ids, got dtype {tokens.dtype}")
     if tokens.ndim < 1:
       raise ValueError(f"tokens must have shape (*B, T), got {tokens.shape}")
-    embedded = params["embed"][tokens]
+    embedded = jnp.take(jnp.asarray(params["embed"]), tokens, axis=0)
     carry, ys = body.apply(params["body"], embedded, carry, mask=mask, reset=reset,
                            key=key, training=training)
     logits = ys @ params["out"]["w"] + params["out"]["b"]

@@ -82,3 +82,11 @@ def test_errors():
     generate(model, params, jnp.zeros((1, 1), jnp.int32), 3, jax.random.PRNGKey(0), temperature=0.0)
   with pytest.raises(ValueError, match="vocab_size must be a positive integer"):
     language_model(0, gru(3))
+
+
+def test_generate_accepts_host_params():
+  # Parameters fetched with jax.device_get are numpy arrays.
+  model = _model()
+  params = jax.device_get(model.init(jax.random.PRNGKey(0)))
+  sampled = generate(model, params, jnp.array([[1, 2]]), 4, jax.random.PRNGKey(0))
+  assert sampled.shape == (1, 4)

@@ -99,8 +99,28 @@ def create_train_state(params: Params,
   if not isinstance(optimizer, optax.GradientTransformation):
     raise TypeError(f"optimizer must be an optax.GradientTransformation, got "
                     f"{type(optimizer).__name__}")
-  return TrainState(step=jnp.zeros((), jnp.int32),
-                    params=params,
-                    opt_state=optimizer.init(params),
-                    rng=_raw_key(rng),
-                    carry=carry)
+  state = TrainState(step=jnp.zeros((), jnp.int32),
+                     params=params,
+                     opt_state=optimizer.init(params),
+                     rng=_raw_key(rng),
+                     carry=carry)
+  return _unaliased(state)
+
+
+def _unaliased(tree: Any) -> Any:
+  """Copies repeated array leaves so that every leaf owns its buffer.
+
+  A train step donates the state, and XLA refuses to donate one buffer twice;
+  sharing is common and legitimate elsewhere (e.g. an LSTM's zero ``h`` and
+  ``c`` may be the same array).
+  """
+  seen = set()
+
+  def own(leaf):
+    if isinstance(leaf, jax.Array):
+      if id(leaf) in seen:
+        return jnp.array(leaf, copy=True)
+      seen.add(id(leaf))
+    return leaf
+
+  return jax.tree_util.tree_map(own, tree)

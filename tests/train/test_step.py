@@ -368,3 +368,24 @@ def test_create_train_state():
     create_train_state(linear_params(), optimizer, jnp.zeros(3, jnp.uint32))
   with pytest.raises(TypeError, match="rng"):
     create_train_state(linear_params(), optimizer, 1.5)
+
+
+def test_state_with_aliased_carry_leaves_can_be_donated():
+  # An LSTM's initial carry may hold one zero array as both h and c.
+  from seqjax.cells import lstm
+  from seqjax.train.state import create_train_state as create
+  cell = lstm(4)
+  params = cell.init(jax.random.PRNGKey(0), 2)
+  zeros = jnp.zeros((3, 4))
+  state = create(params, optax.sgd(0.1), 0, carry=seqjax.LSTMCarry(zeros, zeros))
+  assert state.carry.h is not state.carry.c
+
+  def loss_fn(p, batch, carry, rng):
+    carry, hs = seqjax.unroll(cell, p, batch["x"], carry)
+    return jnp.mean(hs ** 2), (carry, {})
+
+  step = make_train_step(loss_fn, optax.sgd(0.1))
+  batch = {"x": jnp.ones((3, 5, 2))}
+  state, _ = step(state, batch)
+  state, metrics = step(state, batch)
+  assert bool(metrics["finite"])

@@ -1,0 +1,210 @@
+"""The training loop: one function that trains any ``Task`` from a config.
+
+``train_and_evaluate(config, workdir, task)`` resumes from the newest valid
+checkpoint in ``workdir``, runs jitted data-parallel steps, writes metrics
+(JSON lines + TensorBoard) and a progress line, evaluates periodically,
+checkpoints every ``config.checkpoint_every`` steps and when SIGTERM/Ctrl-C
+arrives, and stops with a clear message on a non-finite loss or gradient.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import time
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from seqjax.train import checkpoint as checkpoint_lib
+from seqjax.train import metrics as metrics_lib
+from seqjax.train import optim, preemption, sharding
+from seqjax.train import state as state_lib
+from seqjax.train import step as step_lib
+from seqjax.types import Params
+
+
+class Task(NamedTuple):
+  """What the loop needs to know about an experiment.
+
+  Attributes:
+    init_params: ``key -> params``.
+    init_carry: ``(params, batch_size) -> carry`` for the persistent
+      truncated-BPTT carry, or None for tasks whose batches are independent.
+    loss_fn: ``(params, batch, carry, rng, training) -> (loss, (carry,
+      metrics))``; ``training`` is a Python bool (dropout on or off).
+    train_batch: ``step -> batch``, a dict of numpy arrays with a leading
+      batch axis; a deterministic function of the step, so a resumed run
+      sees exactly the data the uninterrupted run would have.
+    eval_batches: ``{split: () -> iterable of batches}``; each evaluation
+      starts from a fresh carry and carries it across the split's batches.
+    summarize: ``{metric sums} -> {reported metrics}``, e.g. turns summed
+      nats and token counts into bits per character.
+    tokens_per_batch: tokens in one training batch (for tokens/s).
+    eval_batch_size: rows of the evaluation batches.
+    progress_metrics: training metrics shown on the console progress line
+      (besides the gradient norm); all of them go to the metrics files.
+  """
+
+  init_params: Callable[[jax.Array], Params]
+  init_carry: Optional[Callable[[Params, int], Any]]
+  loss_fn: Callable[..., Any]
+  train_batch: Callable[[int], Mapping[str, np.ndarray]]
+  eval_batches: Mapping[str, Callable[[], Iterable[Mapping[str, np.ndarray]]]]
+  summarize: Callable[[Mapping[str, float]], dict[str, float]]
+  tokens_per_batch: int
+  eval_batch_size: int
+  progress_metrics: tuple[str, ...] = ("loss",)
+
+
+class NonFiniteError(FloatingPointError):
+  """Raised when a step produced a non-finite loss or gradient."""
+
+
+def evaluate(task: Task, params: Params, eval_step, mesh, split: str) -> dict[str, float]:
+  """Runs ``task.eval_batches[split]`` once; returns ``task.summarize`` of the sums."""
+  carry = None
+  if task.init_carry is not None:
+    carry = sharding.shard_batch(mesh, task.init_carry(params, task.eval_batch_size))
+  sums: dict[str, float] = {}
+  for batch in task.eval_batches[split]():
+    metrics, carry = eval_step(params, sharding.shard_batch(mesh, batch), carry)
+    for name, value in jax.device_get(metrics).items():
+      sums[name] = sums.get(name, 0.0) + float(value)
+  return task.summarize(sums)
+
+
+def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
+                       log: Callable[[str], None] = print) -> tuple[dict[str, float], Params]:
+  """Trains ``task`` as ``config`` says, resuming from ``workdir``.
+
+  Config fields used: ``seed``, ``num_steps``, ``batch_size``, ``optimizer``
+  (see ``seqjax.train.optim``), ``log_every``, ``eval_every``,
+  ``checkpoint_every``, ``keep_checkpoints``, ``skip_nonfinite``,
+  ``time_limit_minutes`` (0 = none; stops, checkpointed, when exceeded).
+
+  Returns:
+    ``(metrics, params)``: the final evaluation, ``{"<split>/<name>": value}``
+    (empty when a signal stopped the run), and the trained parameters.
+
+  Raises:
+    NonFiniteError: a step gave a non-finite loss or gradient (and
+      ``skip_nonfinite`` is False); parameters were not updated by it and the
+      message names the last good checkpoint.
+  """
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh)
+  sharding.check_batch_size(task.eval_batch_size, mesh)
+
+  optimizer = optim.make_optimizer(config.optimizer, config.num_steps)
+  key_params, key_train = jax.random.split(jax.random.PRNGKey(config.seed))
+  params = task.init_params(key_params)
+  carry = None if task.init_carry is None else task.init_carry(params, config.batch_size)
+  state = state_lib.create_train_state(params, optimizer, key_train, carry)
+
+  checkpointer = checkpoint_lib.Checkpointer(
+      workdir / "checkpoints", save_every=config.checkpoint_every, keep=config.keep_checkpoints)
+  restored = checkpointer.restore(state)
+  if restored is not None:
+    state, start = restored
+    log(f"resumed from the checkpoint at step {start} in {workdir / 'checkpoints'}")
+  start = int(state.step)
+  state = sharding.shard_train_state(mesh, state)
+
+  train_step = step_lib.make_train_step(
+      lambda p, b, c, r: task.loss_fn(p, b, c, r, True), optimizer)
+  eval_step = step_lib.make_eval_step(lambda p, b, c, r: task.loss_fn(p, b, c, r, False))
+  writer = metrics_lib.MetricWriter(workdir)
+  progress = metrics_lib.Progress(config.num_steps, task.tokens_per_batch, start_step=start)
+  deadline = (time.monotonic() + 60 * config.time_limit_minutes
+              if config.time_limit_minutes else math.inf)
+
+  def run_eval(step, splits):
+    results = {}
+    for split in splits:
+      summary = evaluate(task, state.params, eval_step, mesh, split)
+      writer.write(step, summary, split=split)
+      results.update({f"{split}/{k}": v for k, v in summary.items()})
+    log(f"step {step:6d} | " + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    return results
+
+  step = start
+  stopped_by = None
+  try:
+    with preemption.StopRequested() as stop:
+      while step < config.num_steps:
+        batch = sharding.shard_batch(mesh, task.train_batch(step))
+        state, metrics = train_step(state, batch)
+        step += 1
+        if step == start + 1:
+          # Rates exclude the first step, which includes compilation.
+          jax.block_until_ready(metrics)
+          progress.mark(step)
+        if not bool(metrics["finite"]):
+          message = (f"non-finite loss or gradient at step {step - 1} "
+                     f"(loss {float(metrics['loss'])}, gradient norm "
+                     f"{float(metrics['grad_norm'])}); parameters were not updated")
+          if not config.skip_nonfinite:
+            last = checkpointer.latest_step()
+            raise NonFiniteError(
+                f"{message}. Last good checkpoint: "
+                + (f"step {last} in {workdir / 'checkpoints'}" if last is not None else "none")
+                + ". Lower the learning rate or tighten clipping, or set "
+                  "--config.skip_nonfinite=True to skip such updates.")
+          logging.warning("%s; skipped (skip_nonfinite=True)", message)
+        if step % config.log_every == 0 or step == config.num_steps:
+          scalars = {k: float(v) for k, v in jax.device_get(metrics).items()}
+          writer.write(step, scalars, split="train")
+          shown = {k: scalars[k] for k in (*task.progress_metrics, "grad_norm") if k in scalars}
+          log(progress.line(step, shown))
+        if config.eval_every and step % config.eval_every == 0 and step < config.num_steps:
+          run_eval(step, ["validation"])
+        checkpointer.save(step, state)
+        if stop.requested or time.monotonic() > deadline:
+          stopped_by = stop.signal_name if stop.requested else "the time limit"
+          break
+    checkpointer.save(step, state, force=True)
+    if stopped_by is not None:
+      log(f"stopped by {stopped_by} at step {step}; checkpoint saved in "
+          f"{workdir / 'checkpoints'}; run the same command again to resume")
+    # A signal asks to exit promptly; the time limit still ends with a report.
+    final = {} if stopped_by in ("SIGTERM", "SIGINT") else run_eval(step, list(task.eval_batches))
+  finally:
+    writer.close()
+    checkpointer.close()
+  return final, jax.device_get(state.params)
+
+
+def restore_params(config, workdir: str | os.PathLike, init_params, init_carry=None
+                   ) -> tuple[Params, int]:
+  """Parameters of the newest valid checkpoint in ``workdir`` (for sampling, evaluation).
+
+  ``init_params`` and ``init_carry`` are those of the run's ``Task``: they give
+  the structure the checkpoint is restored into.
+
+  Raises:
+    FileNotFoundError: there is no checkpoint in ``workdir``.
+  """
+  optimizer = optim.make_optimizer(config.optimizer, config.num_steps)
+  key_params, key_train = jax.random.split(jax.random.PRNGKey(config.seed))
+  params = init_params(key_params)
+  carry = None if init_carry is None else init_carry(params, config.batch_size)
+  target = state_lib.create_train_state(params, optimizer, key_train, carry)
+  directory = pathlib.Path(workdir) / "checkpoints"
+  checkpointer = checkpoint_lib.Checkpointer(directory, save_every=config.checkpoint_every,
+                                             keep=config.keep_checkpoints)
+  try:
+    restored = checkpointer.restore(target)
+  finally:
+    checkpointer.close()
+  if restored is None:
+    raise FileNotFoundError(f"no checkpoint in {directory}; train first with "
+                            f"python -m experiments.train --workdir {workdir} ...")
+  state, step = restored
+  return state.params, step
