@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Any, Iterable
 
 import jax.numpy as jnp
@@ -17,6 +18,20 @@ def positive_int(name: str, value: Any) -> int:
   if value <= 0:
     raise ValueError(f"{name} must be a positive integer, got {value}")
   return int(value)
+
+
+def non_negative_int(name: str, value: Any) -> int:
+  """An int >= 0 from a Python, numpy or 0-d jax integer (not a bool)."""
+  if isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"{name} must be an integer, got {value!r}")
+  try:
+    result = operator.index(value)
+  except TypeError:
+    raise TypeError(f"{name} must be an integer, got {value!r} "
+                    f"({type(value).__name__})") from None
+  if result < 0:
+    raise ValueError(f"{name} must be >= 0, got {result}")
+  return result
 
 
 def positive(name: str, value: Any) -> float:

@@ -40,7 +40,6 @@ stores no checksums); truncated, deleted and half-written files are.
 
 from __future__ import annotations
 
-import operator
 import os
 from typing import Any, Optional
 
@@ -49,6 +48,8 @@ from etils import epath
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+
+from seqjax import _checks
 
 # The single item inside each step directory: ``<directory>/<step>/state/``.
 _ITEM = "state"
@@ -180,14 +181,7 @@ def _mismatch_message(saved, expected) -> str:
 
 
 def _as_step(step: Any, name: str = "step") -> int:
-  try:
-    value = operator.index(step)
-  except TypeError:
-    raise TypeError(f"{name} must be an integer, got {step!r} "
-                    f"({type(step).__name__})") from None
-  if value < 0:
-    raise ValueError(f"{name} must be >= 0, got {value}")
-  return value
+  return _checks.non_negative_int(name, step)
 
 
 class Checkpointer:

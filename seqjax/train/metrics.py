@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 import os
 import time
 from typing import Any, Callable, Mapping, Optional
 
 from absl import logging
 import numpy as np
+
+from seqjax import _checks
 
 _JSONL = "metrics.jsonl"
 _TENSORBOARD = "tensorboard"
@@ -30,17 +31,7 @@ _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def _check_step(step: Any) -> int:
-  """An int >= 0 from a Python, numpy or 0-d jax integer."""
-  if isinstance(step, (bool, np.bool_)):
-    raise TypeError(f"step must be an integer, got {step!r}")
-  try:
-    value = operator.index(step)
-  except TypeError:
-    raise TypeError(f"step must be an integer, got {step!r} "
-                    f"({type(step).__name__})") from None
-  if value < 0:
-    raise ValueError(f"step must be >= 0, got {value}")
-  return value
+  return _checks.non_negative_int("step", step)
 
 
 def _to_number(name: str, value: Any) -> int | float:
