@@ -70,6 +70,14 @@ def main(argv):
   workdir.mkdir(parents=True, exist_ok=True)
   save_config(config, workdir)
   task_module = tasks.TASKS[config.task]
+  if hasattr(task_module, "run"):
+    # Experiments without gradient training (e.g. echo-state networks, whose
+    # readout is solved in closed form) run themselves.
+    try:
+      task_module.run(config, workdir, log=lambda line: print(line, flush=True))
+    except ModuleNotFoundError as error:
+      sys.exit(f"error: {error}")
+    return
   try:
     task, extras = task_module.build(config, workdir)
   except ModuleNotFoundError as error:
