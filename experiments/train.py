@@ -30,7 +30,16 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def validate(config) -> None:
-  """Checks the fields every experiment shares; raises ValueError naming the field."""
+  """Checks the config; raises ValueError naming the field.
+
+  Experiments trained by ``seqjax.train`` share the loop's fields; those that
+  run themselves (task modules with ``run``) only have their own.
+  """
+  if config.get("task") not in tasks.TASKS:
+    raise ValueError(f"config.task must be one of {sorted(tasks.TASKS)}, got {config.get('task')!r}")
+  if hasattr(tasks.TASKS[config.task], "run"):
+    tasks.TASKS[config.task].validate(config)
+    return
   for field in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
     value = config[field]
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
@@ -41,8 +50,6 @@ def validate(config) -> None:
     raise ValueError(f"config.time_limit_minutes must be >= 0, got {config.time_limit_minutes}")
   # Builds (and so validates) the optimiser before any data is loaded.
   optim.make_optimizer(config.optimizer, config.num_steps)
-  if config.task not in tasks.TASKS:
-    raise ValueError(f"config.task must be one of {sorted(tasks.TASKS)}, got {config.task!r}")
   tasks.TASKS[config.task].validate(config)
 
 
@@ -65,7 +72,7 @@ def main(argv):
     validate(config)
   except ValueError as error:
     sys.exit(f"error: {error}")
-  if config.distributed.enabled:
+  if config.get("distributed") and config.distributed.enabled:
     sharding.initialize_distributed(config.distributed)
   workdir.mkdir(parents=True, exist_ok=True)
   save_config(config, workdir)
