@@ -5,6 +5,6 @@ Each module has ``validate(config)`` and either ``build(config, workdir) ->
 ``run(config, workdir, log)`` (experiments that train themselves).
 """
 
-from experiments.tasks import char_lm
+from experiments.tasks import char_lm, esn
 
-TASKS = {"char_lm": char_lm}
+TASKS = {"char_lm": char_lm, "esn": esn}
