@@ -60,3 +60,12 @@ def test_bad_spectral_radius(radius):
 def test_non_square_spectral_radius():
   with pytest.raises(ValueError, match=r"w must be a square matrix, got shape \(3, 4\)"):
     init.spectral_radius(jnp.ones((3, 4)))
+
+
+def test_exact_spectral_radius_of_a_large_sparse_reservoir():
+  # Large matrices take the ARPACK route; numpy's full eigvals is the reference.
+  rng = np.random.default_rng(0)
+  w = rng.normal(size=(300, 300)) * (rng.uniform(size=(300, 300)) < 0.1)
+  scaled = init.scale_to_spectral_radius(jnp.asarray(w, jnp.float32), 1.25)
+  got = np.max(np.abs(np.linalg.eigvals(np.asarray(scaled, np.float64))))
+  assert abs(got - 1.25) < 1e-3
