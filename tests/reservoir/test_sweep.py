@@ -1,0 +1,147 @@
+"""Tests for seqjax.reservoir.sweep: the vmapped grid equals a loop of plain ESNs."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from seqjax import unroll
+from seqjax.cells.esn import esn, fit_readout, readout
+from seqjax.reservoir import sweep as sweep_lib
+
+HIDDEN, CONNECTIVITY, WASHOUT = 24, 0.2, 50
+
+
+def _data():
+  """Uniform inputs, a nonlinear target with memory: y_t = u_{t-1} u_{t-2} + u_{t-3}."""
+  rng = np.random.default_rng(0)
+  u = rng.uniform(-1, 1, (501, 1)).astype(np.float32)
+  y = np.zeros_like(u)
+  y[3:] = u[2:-1] * u[1:-2] + 0.5 * u[:-3]
+  return u[:350], y[:350], u[350:], y[350:]
+
+
+def _plain_nrmse(key, config, train_x, train_y, val_x, val_y):
+  """One configuration built the ordinary way: an ``esn`` cell, unroll, fit."""
+  cell = esn(HIDDEN, spectral_radius=float(config["spectral_radius"]),
+             connectivity=CONNECTIVITY, input_scaling=float(config["input_scaling"]),
+             bias_scaling=float(config["bias_scaling"]),
+             leak_rate=float(config["leak_rate"]))
+  params = cell.init(key, train_x.shape[-1])
+  last, train_states = unroll(cell, params, jnp.asarray(train_x))
+  _, val_states = unroll(cell, params, jnp.asarray(val_x), last)
+  readout_params = fit_readout(train_x, train_states, train_y,
+                               ridge=float(config["ridge"]), washout=WASHOUT)
+  predictions = np.asarray(readout(readout_params, val_x, val_states), np.float64)
+  return np.sqrt(np.mean((predictions - val_y) ** 2) / np.var(val_y.astype(np.float64)))
+
+
+def test_vmapped_sweep_equals_loop_of_plain_esns():
+  train_x, train_y, val_x, val_y = _data()
+  configs = sweep_lib.grid(spectral_radius=[0.5, 0.95], leak_rate=[0.3, 1.0],
+                           input_scaling=[0.5], bias_scaling=[0.0, 0.2],
+                           ridge=[1e-5, 1e-1])
+  key = jax.random.PRNGKey(3)
+  results = sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y, configs,
+                            connectivity=CONNECTIVITY, washout=WASHOUT)
+  assert results["val_nrmse"].shape == (16,)
+  expected = [
+      _plain_nrmse(key, {name: configs[name][i] for name in configs},
+                   train_x, train_y, val_x, val_y) for i in range(16)]
+  np.testing.assert_allclose(results["val_nrmse"], expected, rtol=1e-4, atol=1e-6)
+  # The grid must matter, or the comparison above would prove little.
+  assert np.ptp(expected) > 0.05
+  for name in configs:
+    np.testing.assert_array_equal(results[name], configs[name])
+
+
+def test_sweep_compiles_once_per_shape():
+  train_x, train_y, val_x, val_y = _data()
+  key = jax.random.PRNGKey(0)
+  first = sweep_lib.grid(leak_rate=[0.2, 0.7], ridge=[1e-4, 1e-2])
+  second = sweep_lib.grid(leak_rate=[0.4, 0.9], ridge=[1e-3, 1e-1])
+  sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y, first, washout=WASHOUT)
+  before = sweep_lib._evaluate_grid._cache_size()
+  sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y, second, washout=WASHOUT)
+  assert sweep_lib._evaluate_grid._cache_size() == before
+
+
+def test_missing_names_take_defaults():
+  train_x, train_y, val_x, val_y = _data()
+  key = jax.random.PRNGKey(1)
+  implicit = sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y,
+                             {"leak_rate": jnp.array([0.5])}, washout=WASHOUT)
+  explicit = sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y,
+                             sweep_lib.grid(leak_rate=[0.5], **{
+                                 k: [v] for k, v in sweep_lib.DEFAULTS.items()
+                                 if k != "leak_rate"}), washout=WASHOUT)
+  np.testing.assert_allclose(implicit["val_nrmse"], explicit["val_nrmse"], rtol=1e-6)
+  assert float(implicit["spectral_radius"][0]) == pytest.approx(0.9)
+
+
+def test_grid_is_the_full_cartesian_product():
+  result = sweep_lib.grid(a=[1.0, 2.0], b=[3.0, 4.0, 5.0], c=[6.0])
+  assert set(result) == {"a", "b", "c"}
+  rows = list(zip(*(np.asarray(result[n]).tolist() for n in ("a", "b", "c"))))
+  assert rows == list(itertools.product([1.0, 2.0], [3.0, 4.0, 5.0], [6.0]))
+  assert all(v.dtype == jnp.float32 and v.shape == (6,) for v in result.values())
+
+
+@pytest.mark.parametrize("axes", [{}, {"a": []}, {"a": [[1.0, 2.0]]}])
+def test_grid_rejects_empty_or_nested_axes(axes):
+  with pytest.raises(ValueError, match="grid"):
+    sweep_lib.grid(**axes)
+
+
+def test_table_is_sorted_by_validation_error_with_nans_last():
+  results = {"leak_rate": np.array([0.1, 0.2, 0.3, 0.4]),
+             "val_nrmse": np.array([0.5, np.nan, 0.1, 0.3])}
+  lines = sweep_lib.table(results).splitlines()
+  assert lines[0] == "| leak_rate | val_nrmse |"
+  rows = [line.strip("| ").split(" | ") for line in lines[2:]]
+  assert [row[0] for row in rows] == ["0.3", "0.4", "0.1", "0.2"]
+  assert rows[-1][1] == "nan"
+
+
+def test_table_of_a_real_sweep_is_sorted():
+  train_x, train_y, val_x, val_y = _data()
+  results = sweep_lib.sweep(jax.random.PRNGKey(2), HIDDEN, train_x, train_y, val_x, val_y,
+                            sweep_lib.grid(spectral_radius=[0.3, 0.9], ridge=[1e-4, 1.0]),
+                            washout=WASHOUT)
+  errors = [float(line.split("|")[-2]) for line in sweep_lib.table(results).splitlines()[2:]]
+  assert len(errors) == 4 and errors == sorted(errors)
+  assert min(errors) == pytest.approx(float(np.min(results["val_nrmse"])), rel=1e-3)
+
+
+@pytest.mark.parametrize("configs, match", [
+    ({"leak_rate": [1.5]}, "leak_rate"),
+    ({"ridge": [-1.0]}, "ridge"),
+    ({"spectral_radius": [0.0]}, "spectral_radius"),
+    ({"spectral_radius": [0.5, 0.9], "ridge": [1e-6]}, "common length"),
+    ({"temperature": [1.0]}, "unknown"),
+    ({}, "non-empty"),
+])
+def test_bad_configs_raise(configs, match):
+  train_x, train_y, val_x, val_y = _data()
+  with pytest.raises(ValueError, match=match):
+    sweep_lib.sweep(jax.random.PRNGKey(0), HIDDEN, train_x, train_y, val_x, val_y,
+                    {k: np.asarray(v) for k, v in configs.items()})
+
+
+def test_bad_data_and_washout_raise():
+  train_x, train_y, val_x, val_y = _data()
+  configs = sweep_lib.grid(leak_rate=[0.5])
+  key = jax.random.PRNGKey(0)
+  with pytest.raises(ValueError, match="washout"):
+    sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y, configs, washout=350)
+  with pytest.raises(ValueError, match="train_targets"):
+    sweep_lib.sweep(key, HIDDEN, train_x, train_y[:-1], val_x, val_y, configs)
+  with pytest.raises(ValueError, match="val_inputs"):
+    sweep_lib.sweep(key, HIDDEN, train_x, train_y, np.zeros((10, 2), np.float32),
+                    val_y[:10], configs)
+  with pytest.raises(TypeError, match="hidden_size"):
+    sweep_lib.sweep(key, 2.5, train_x, train_y, val_x, val_y, configs)
