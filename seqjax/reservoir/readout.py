@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _checks
+from seqjax.cells.esn import _check_readout_shapes
 from seqjax.types import Array, Params
 
 
@@ -239,19 +240,9 @@ def fit_readout_online(inputs: Array,
       non-float arrays, alpha <= 0, forgetting outside (0, 1] or a washout
       outside [0, T).
   """
-  named = [("inputs", inputs, "(*B, T, D)"), ("states", states, "(*B, T, H)"),
-           ("targets", targets, "(*B, T, O)")]
-  for name, array, layout in named:
-    if len(_checks.shape_of(array)) < 2:
-      raise ValueError(f"{name} must have shape {layout} with at least time and "
-                       f"feature axes, got shape {_checks.shape_of(array)}")
-    _checks.float_array(name, array)
+  # The same shape rules as the closed-form readout's.
+  _check_readout_shapes(inputs, states, targets)
   lead = _checks.shape_of(inputs)[:-1]
-  for name, array, layout in named[1:]:
-    if _checks.shape_of(array)[:-1] != lead:
-      raise ValueError(f"{name} {layout} must match inputs (*B, T, D) in every axis "
-                       f"but the last, got inputs {_checks.shape_of(inputs)} and "
-                       f"{name} {_checks.shape_of(array)}")
   _check_number("alpha", alpha, 0.0, math.inf, low_open=True)
   _check_number("forgetting", forgetting, 0.0, 1.0, low_open=True)
   steps = lead[-1]
