@@ -11,4 +11,6 @@ from seqjax.reservoir.forecast import (closed_loop, deep_esn, esn_with_feedback,
                                        nrmse, one_step_predictions, warmup_and_generate)
 from seqjax.reservoir.readout import RLSState, fit_readout_online, rls_init, rls_update
 from seqjax.reservoir.diagnostics import effective_spectral_radius, memory_capacity, state_distance
-from seqjax.reservoir.sweep import base_reservoir, evaluate, grid, sweep, table
+# The module, not its function of the same name: ``reservoir.sweep.sweep(...)``,
+# ``reservoir.sweep.grid(...)``.
+from seqjax.reservoir import sweep
