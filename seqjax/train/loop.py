@@ -82,6 +82,9 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
                        log: Callable[[str], None] = print) -> tuple[dict[str, float], Params]:
   """Trains ``task`` as ``config`` says, resuming from ``workdir``.
 
+  Every step's loss and gradient norm (before clipping) go to the metrics
+  files; all training metrics and the progress line every ``log_every`` steps.
+
   Config fields used: ``seed``, ``num_steps``, ``batch_size``, ``optimizer``
   (see ``seqjax.train.optim``), ``log_every``, ``eval_every``,
   ``checkpoint_every``, ``keep_checkpoints``, ``skip_nonfinite``,
@@ -163,6 +166,11 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
           writer.write(step, scalars, split="train")
           shown = {k: scalars[k] for k in (*task.progress_metrics, "grad_norm") if k in scalars}
           log(progress.line(step, shown))
+        else:
+          # The loss and the gradient norm before clipping are recorded at every
+          # step (exploding gradients show up between log lines).
+          writer.write(step, {k: float(metrics[k]) for k in ("loss", "grad_norm")},
+                       split="train")
         if config.eval_every and step % config.eval_every == 0 and step < config.num_steps:
           run_eval(step, ["validation"])
         checkpointer.save(step, state)
