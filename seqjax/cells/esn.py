@@ -216,14 +216,23 @@ def _check_readout_shapes(inputs, states, targets=None) -> None:
                        f"{name} {_checks.shape_of(array)}")
 
 
-@functools.partial(jax.jit, static_argnames=("washout", "bias"))
-def _solve_ridge(inputs, states, targets, ridge, washout, bias):
+def _readout_rows(inputs, states, targets, washout):
+  """Feature rows concat(x_t, h_t) (N, D+H) and target rows (N, O) after the washout.
+
+  Rows keep time order within each batch row, batch rows one after another.
+  """
   dtype = jnp.result_type(inputs, states, targets)
   features = jnp.concatenate([inputs.astype(dtype), states.astype(dtype)], -1)
   features = features[..., washout:, :]
   features = features.reshape(-1, features.shape[-1])
   targets = targets.astype(dtype)[..., washout:, :]
-  targets = targets.reshape(-1, targets.shape[-1])
+  return features, targets.reshape(-1, targets.shape[-1])
+
+
+@functools.partial(jax.jit, static_argnames=("washout", "bias"))
+def _solve_ridge(inputs, states, targets, ridge, washout, bias):
+  features, targets = _readout_rows(inputs, states, targets, washout)
+  dtype = features.dtype
   num_features, num_outputs = features.shape[1], targets.shape[1]
   if bias:
     feature_mean = jnp.mean(features, axis=0)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import _checks
-from seqjax.cells.esn import _check_readout_shapes
+from seqjax.cells.esn import _check_readout_shapes, _readout_rows
 from seqjax.types import Array, Params
 
 
@@ -162,12 +162,8 @@ def rls_update(state: RLSState,
 
 @functools.partial(jax.jit, static_argnames=("washout", "bias"))
 def _fit_online(inputs, states, targets, alpha, forgetting, washout, bias):
-  dtype = jnp.result_type(inputs, states, targets)
-  features = jnp.concatenate([inputs.astype(dtype), states.astype(dtype)], -1)
-  features = features[..., washout:, :]
-  features = features.reshape(-1, features.shape[-1])
-  targets = targets.astype(dtype)[..., washout:, :]
-  targets = targets.reshape(-1, targets.shape[-1])
+  features, targets = _readout_rows(inputs, states, targets, washout)
+  dtype = features.dtype
   num_features = features.shape[1]
   if bias:
     features = jnp.concatenate([features, jnp.ones_like(features[:, :1])], 1)
