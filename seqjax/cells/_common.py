@@ -44,3 +44,17 @@ def check_input_size(input_size) -> int:
 def zeros_carry(params, batch_shape, size: int, like: str):
   """A zero carry ``(*batch_shape, size)`` with the dtype of ``params[like]``."""
   return jnp.zeros(tuple(batch_shape) + (size,), params[like].dtype)
+
+
+def dense_params(keys, input_size: int, hidden_size: int, kernel_init, recurrent_init,
+                 bias_init, dtype) -> dict:
+  """``{"w_x": (D, H), "w_h": (H, H), "b": (H,)}`` of the single-matrix cells.
+
+  ``keys`` are the three PRNG keys for ``w_x``, ``w_h`` and ``b``.
+  """
+  k_x, k_h, k_b = keys
+  return {
+      "w_x": kernel_init(k_x, (input_size, hidden_size), dtype),
+      "w_h": recurrent_init(k_h, (hidden_size, hidden_size), dtype),
+      "b": bias_init(k_b, (hidden_size,), dtype),
+  }

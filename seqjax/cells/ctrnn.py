@@ -75,11 +75,8 @@ def ctrnn(hidden_size: int,
   def init(key, input_size):
     input_size = _common.check_input_size(input_size)
     k_x, k_h, k_b = jax.random.split(key, 3)
-    return {
-        "w_x": kernel_init(k_x, (input_size, hidden_size), dtype),
-        "w_h": recurrent_init(k_h, (hidden_size, hidden_size), dtype),
-        "b": bias_init(k_b, (hidden_size,), dtype),
-    }
+    return _common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
+                                recurrent_init, bias_init, dtype)
 
   def initial_carry(params, batch_shape=()):
     return _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")

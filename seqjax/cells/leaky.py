@@ -178,11 +178,8 @@ def leaky(hidden_size: int,
   def init(key, input_size):
     input_size = _common.check_input_size(input_size)
     k_x, k_h, k_b, k_tau = jax.random.split(key, 4)
-    params = {
-        "w_x": kernel_init(k_x, (input_size, hidden_size), dtype),
-        "w_h": recurrent_init(k_h, (hidden_size, hidden_size), dtype),
-        "b": bias_init(k_b, (hidden_size,), dtype),
-    }
+    params = _common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
+                                  recurrent_init, bias_init, dtype)
     if timescales == "fixed":
       params[FROZEN] = {"tau": jnp.asarray(fixed_tau, dtype)}
     elif timescales == "sampled":
