@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import chex
 import jax
@@ -45,6 +45,57 @@ def _check_carry(carry: Carry, expected: Carry) -> None:
     if _checks.shape_of(g) != tuple(w.shape):
       raise ValueError(f"carry leaf must have shape {tuple(w.shape)} "
                        f"(batch shape + features), got {_checks.shape_of(g)}")
+
+
+def scan_steps(step: Callable[[Carry, Any], tuple[Carry, Array]],
+               carry: Carry,
+               xs: Any,
+               *,
+               mask: Optional[Array] = None,
+               restart: Optional[Array] = None,
+               restart_carry: Optional[Carry] = None,
+               reverse: bool = False,
+               unroll: int = 1) -> tuple[Carry, Array]:
+  """``lax.scan`` of ``step`` with ``unroll``'s mask and restart semantics.
+
+  The loop behind ``unroll``, exposed for a cell's ``sequence`` fast path:
+  such a path precomputes what it can for the whole sequence (e.g. the input
+  projection) and hands the per-step remainder to this function, which applies
+  the padding and segment rules exactly as ``unroll`` does::
+
+    carry = restart_carry                 if restart[t]
+    carry', y_t = step(carry, xs[t])
+    carry = carry' if mask[t] else carry; y_t = y_t if mask[t] else 0
+
+  Args:
+    step: ``(carry, x_t) -> (carry, y_t)`` with ``y_t`` of shape (*B, O).
+    carry: initial carry, leaves (*B, ...).
+    xs: pytree of time-major arrays (T, ...), sliced along axis 0.
+    mask: ``None`` or booleans (T, *B); False steps keep the carry and output 0.
+    restart: ``None`` or booleans (T, *B); True replaces the carry by
+      ``restart_carry`` before the step (already converted for ``reverse``,
+      see ``reverse_restart``).
+    restart_carry: the carry a restart starts from (required with ``restart``).
+    reverse: process time right to left (outputs stay in input order).
+    unroll: ``lax.scan`` unroll factor.
+
+  Returns:
+    ``(final_carry, ys)``, ys (T, *B, O).
+  """
+  if restart is not None and restart_carry is None:
+    raise ValueError("restart_carry is required when restart is given")
+
+  def body(carry, inputs):
+    x_t, mask_t, restart_t = inputs
+    if restart_t is not None:
+      carry = _select(restart_t, restart_carry, carry)
+    new_carry, y_t = step(carry, x_t)
+    if mask_t is not None:
+      new_carry = _select(mask_t, new_carry, carry)
+      y_t = jnp.where(_expand_to(mask_t, y_t), y_t, jnp.zeros_like(y_t))
+    return new_carry, y_t
+
+  return jax.lax.scan(body, carry, (xs, mask, restart), reverse=reverse, unroll=unroll)
 
 
 def reverse_restart(reset: Array) -> Array:
@@ -165,10 +216,7 @@ def unroll(cell: Cell,
     if remat:
       step = jax.checkpoint(step)
 
-    def body(carry, inputs):
-      x_t, mask_t, restart_t = inputs
-      if restart_t is not None:
-        carry = _select(restart_t, initial, carry)
+    def checked_step(carry, x_t):
       new_carry, y_t = step(params, carry, x_t)
       # Guards the protocol for user-written cells: a wrong output size or a
       # carry that changes shape would otherwise surface far from its cause.
@@ -176,13 +224,10 @@ def unroll(cell: Cell,
                         custom_message=f"{cell.name}.step output (*B, output_size)")
       chex.assert_trees_all_equal_shapes_and_dtypes(
           new_carry, carry, custom_message=f"{cell.name}.step must return a carry like its input")
-      if mask_t is not None:
-        new_carry = _select(mask_t, new_carry, carry)
-        y_t = jnp.where(_expand_to(mask_t, y_t), y_t, jnp.zeros_like(y_t))
       return new_carry, y_t
 
-    final, ys = jax.lax.scan(body, carry, (xs, mask, restart),
-                             reverse=reverse, unroll=unroll)
+    final, ys = scan_steps(checked_step, carry, xs, mask=mask, restart=restart,
+                           restart_carry=initial, reverse=reverse, unroll=unroll)
   if not time_major:
     ys = jnp.moveaxis(ys, 0, -2)
   return final, ys

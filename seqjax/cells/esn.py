@@ -36,6 +36,7 @@ import numpy as np
 from seqjax import _checks
 from seqjax import init as initializers
 from seqjax.cells import _common
+from seqjax.scan import scan_steps
 from seqjax.types import FROZEN, Array, Cell, Params
 
 # A sparse pattern without a directed cycle gives a nilpotent matrix (spectral
@@ -187,16 +188,44 @@ def esn(hidden_size: int,
   def initial_carry(params, batch_shape=()):
     return jnp.zeros(tuple(batch_shape) + (hidden_size,), params[FROZEN]["w_rec"].dtype)
 
-  def step(params, h, x):
-    frozen = params[FROZEN]
-    drive = jnp.tanh(x @ frozen["w_in"] + h @ frozen["w_rec"] + frozen["b"])
+  def update(h, pre):
+    drive = jnp.tanh(pre)
     h = drive if leak_rate == 1.0 else (1.0 - leak_rate) * h + leak_rate * drive
     return h, h
+
+  def step(params, h, x):
+    frozen = params[FROZEN]
+    return update(h, x @ frozen["w_in"] + h @ frozen["w_rec"] + frozen["b"])
+
+  def sequence(params, h, xs, *, mask, restart, restart_carry, reverse):
+    # The input drive x_t W_in + b of every step is one (T*B, D) @ (D, H)
+    # product before the loop, which is left with the recurrent product alone.
+    frozen = params[FROZEN]
+    drives = xs @ frozen["w_in"] + frozen["b"]
+    w_rec = frozen["w_rec"]
+    if h.ndim == 1:
+      # Unbatched, the step is a matrix-vector product; with W^T stored
+      # row-major (one transpose before the loop) it reads W contiguously,
+      # 1.4x faster than h @ W at H=2000 on CPU (benchmarks/esn_vs_reservoirpy.py).
+      w_rec_t = w_rec.T
+
+      def recurrent(h):
+        return w_rec_t @ h
+    else:
+      def recurrent(h):
+        return h @ w_rec
+
+    def fast_step(h, drive):
+      return update(h, drive + recurrent(h))
+
+    return scan_steps(fast_step, h, drives, mask=mask, restart=restart,
+                      restart_carry=restart_carry, reverse=reverse)
 
   return Cell(init, initial_carry, step, lambda params: params[FROZEN]["w_in"].shape[0],
               hidden_size, hidden_size,
               f"esn(hidden_size={hidden_size}, spectral_radius={spectral_radius}, "
-              f"connectivity={connectivity}, leak_rate={leak_rate})")
+              f"connectivity={connectivity}, leak_rate={leak_rate})",
+              sequence=sequence)
 
 
 def _check_readout_shapes(inputs, states, targets=None) -> None:

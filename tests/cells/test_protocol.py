@@ -78,6 +78,18 @@ def test_unroll_equals_python_loop(name, implementation):
       _close(_row(_row(carry, i), j), want_carry)
 
 
+@pytest.mark.parametrize("name", zoo.WITH_FAST_PATH)
+def test_unbatched_fast_path_equals_python_loop(name):
+  # A fast path may special-case unbatched inputs (esn's matrix-vector layout).
+  cell, params, xs = _setup(name, ())
+  start = jax.tree_util.tree_map(lambda leaf: leaf + 0.3, cell.initial_carry(params, ()))
+  for reverse in (False, True):
+    carry, ys = unroll(cell, params, xs, start, reverse=reverse, implementation="fast")
+    want_carry, want_ys = _loop(cell, params, xs, start, reverse=reverse)
+    _close(ys, want_ys)
+    _close(carry, want_carry)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_given_carry_is_used(name):
   cell, params, xs = _setup(name, (3,))

@@ -77,7 +77,7 @@ CELLS = {
 
 
 # Cells that define a whole-sequence fast path (``Cell.sequence``).
-WITH_FAST_PATH = ["lru", "min_gru"]
+WITH_FAST_PATH = ["esn", "lru", "min_gru"]
 
 
 def make(name, dtype=jnp.float32):
