@@ -364,9 +364,13 @@ def sweep(base_reservoir_key: PRNGKey,
 
   Draws the unit reservoir once (``base_reservoir``) and evaluates
   ``evaluate`` for all N configurations under ``jax.jit(jax.vmap(...))``:
-  no Python loop over configurations, one compilation per (shapes, washout).
-  Memory grows as N (T + V) H for the states plus N (T - washout) (D + H) for
-  the readout fit; split a very large grid into chunks.
+  no Python loop over configurations, one compilation per (shapes, washout,
+  number of distinct reservoirs). Configurations that differ only in ``ridge``
+  share one reservoir run and one QR factorisation of their training features
+  (each extra ridge value costs a small (2F, F) QR), so a long ridge axis is
+  nearly free. Memory grows as U (T + V) H for the states of the U distinct
+  reservoirs plus U (T - washout) (D + H) for the fit; split a very large grid
+  into chunks.
 
   Args:
     base_reservoir_key: PRNG key of the shared reservoir.
