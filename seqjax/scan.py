@@ -148,10 +148,14 @@ def unroll(cell: Cell,
       (``jax.checkpoint``), trading compute for memory on long sequences.
     implementation: ``"scan"`` (``lax.scan`` of ``step``), ``"fast"`` (the
       cell's whole-sequence ``sequence`` path; an error if it has none) or
-      ``"auto"`` (the fast path where the cell has one and the current
-      backend is in ``cell.fast_on``, i.e. where it was measured faster).
-      ``unroll`` and ``remat`` apply to the scan of ``step``; a fast path
-      computes the whole sequence its own way and ignores them.
+      ``"auto"`` (the fast path where the cell has one, the current backend
+      is in ``cell.fast_on``, i.e. where it was measured faster, and
+      ``remat`` is off). ``unroll`` and ``remat`` apply to the scan of
+      ``step``; a fast path computes the whole sequence its own way and
+      ignores them. The LSTM, GRU and RNN fast paths are ``jax.custom_vjp``
+      functions with a hand-written backward pass: reverse mode (``grad``,
+      ``vjp``) works, forward mode (``jvp``, ``jacfwd``) does not; use
+      ``implementation="scan"`` for it.
 
   Returns:
     ``(final_carry, ys)`` with ``ys`` of shape ``(*B, T, O)`` (``(T, *B, O)``
@@ -207,7 +211,7 @@ def unroll(cell: Cell,
     raise ValueError(f"implementation='fast' but {cell.name} has no fast path")
   use_fast = cell.sequence is not None and (
       implementation == "fast" or
-      (implementation == "auto" and jax.default_backend() in cell.fast_on))
+      (implementation == "auto" and not remat and jax.default_backend() in cell.fast_on))
   if use_fast:
     final, ys = cell.sequence(params, carry, xs, mask=mask, restart=restart,
                               restart_carry=initial, reverse=reverse)

@@ -68,6 +68,8 @@ class Cell(NamedTuple):
       or boolean ``(T, *B)`` (``restart[t]`` replaces the carry by
       ``restart_carry`` before step ``t`` is processed). ``seqjax.unroll``
       dispatches to it; tests compare it with the plain scan of ``step``.
+      A cell derived with ``cell._replace(step=...)`` must also replace (or
+      set to ``None``) ``sequence``, which still computes the old step.
     fast_on: backends (``jax.default_backend()`` names) on which
       ``unroll(..., implementation="auto")`` picks ``sequence`` over the plain
       scan; chosen by measurement (see ``benchmarks/``).

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from seqjax import _checks
 from seqjax import init as initializers
-from seqjax.cells import _common
+from seqjax.cells import _common, _fused
 from seqjax.types import Cell
 
 
@@ -112,6 +112,20 @@ def gru(hidden_size: int,
     h = (1.0 - z) * n + z * h_prev
     return h, h
 
+  sequence = None
+  if reset_after:
+    recurrence = _fused.gru_recurrence()
+
+    def sequence(params, h, xs, *, mask, restart, restart_carry, reverse):
+      b_h = jnp.concatenate([jnp.zeros((2 * hidden_size,), params["b_hn"].dtype),
+                             params["b_hn"]])
+      (final,), ys = _fused.sequence(
+          recurrence, params["w_x"], params["b"], params["w_h"], b_h, (h,), xs, mask=mask,
+          restart=restart, restart_carry=None if restart_carry is None else (restart_carry,),
+          reverse=reverse)
+      return final, ys
+
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
               hidden_size, hidden_size,
-              f"gru(hidden_size={hidden_size}, reset_after={reset_after})")
+              f"gru(hidden_size={hidden_size}, reset_after={reset_after})",
+              sequence=sequence)

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from seqjax import _checks
 from seqjax import init as initializers
-from seqjax.cells import _common
+from seqjax.cells import _common, _fused
 from seqjax.types import Cell, LSTMCarry
 
 
@@ -97,10 +97,20 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
     h = jax.nn.sigmoid(o_pre) * jnp.tanh(c)
     return LSTMCarry(h=h, c=c), h
 
+  sequence = None
+  if not peephole:
+    recurrence = _fused.lstm_recurrence(forget_bias, coupled)
+
+    def sequence(params, carry, xs, *, mask, restart, restart_carry, reverse):
+      final, ys = _fused.sequence(recurrence, params["w_x"], params["b"], params["w_h"], None,
+                                  carry, xs, mask=mask, restart=restart,
+                                  restart_carry=restart_carry, reverse=reverse)
+      return LSTMCarry(*final), ys
+
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"{name}(hidden_size={hidden_size}, forget_bias={forget_bias}, "
-              f"peephole={peephole})")
+              f"peephole={peephole})", sequence=sequence)
 
 
 def lstm(hidden_size: int,

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 
 from seqjax import _checks
 from seqjax import init as initializers
-from seqjax.cells import _common
+from seqjax.cells import _common, _fused
 from seqjax.types import Cell
 
 
@@ -59,9 +59,21 @@ def rnn(hidden_size: int,
     h = act(x @ params["w_x"] + h @ params["w_h"] + params["b"])
     return h, h
 
+  sequence = None
+  if activation in ("tanh", "relu"):
+    recurrence = _fused.rnn_recurrence(activation)
+
+    def sequence(params, h, xs, *, mask, restart, restart_carry, reverse):
+      (final,), ys = _fused.sequence(
+          recurrence, params["w_x"], params["b"], params["w_h"], None, (h,), xs, mask=mask,
+          restart=restart, restart_carry=None if restart_carry is None else (restart_carry,),
+          reverse=reverse)
+      return final, ys
+
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
               hidden_size, hidden_size,
-              f"rnn(hidden_size={hidden_size}, activation={_common.activation_name(activation)})")
+              f"rnn(hidden_size={hidden_size}, activation={_common.activation_name(activation)})",
+              sequence=sequence)
 
 
 def jordan(hidden_size: int,

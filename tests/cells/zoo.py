@@ -77,7 +77,8 @@ CELLS = {
 
 
 # Cells that define a whole-sequence fast path (``Cell.sequence``).
-WITH_FAST_PATH = ["esn", "lru", "min_gru"]
+WITH_FAST_PATH = ["rnn_tanh", "rnn_relu", "lstm", "tied_lstm", "gru_reset_after", "esn", "lru",
+                  "min_gru"]
 
 
 def make(name, dtype=jnp.float32):
