@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+import math
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -98,6 +100,48 @@ def scan_steps(step: Callable[[Carry, Any], tuple[Carry, Array]],
   return jax.lax.scan(body, carry, (xs, mask, restart), reverse=reverse, unroll=unroll)
 
 
+def _chunk_length(steps: int) -> int:
+  """~sqrt(T), preferring a divisor of T (no padding: the padded copies of
+  ``xs`` and ``ys`` are what dominate memory on long sequences)."""
+  root = math.sqrt(steps)
+  divisors = [d for d in range(max(1, math.ceil(root / 2)), math.floor(2 * root) + 1)
+              if steps % d == 0]
+  if divisors:
+    return min(divisors, key=lambda d: abs(math.log(d / root)))
+  return max(1, math.ceil(root))
+
+
+def _remat_chunks(run, carry, xs, mask, restart, reverse):
+  """``run`` over chunks of ~sqrt(T) steps, each recomputed in the backward pass.
+
+  Only the carry at each chunk boundary is kept for the backward pass; a
+  chunk's own activations exist only while its gradient is computed. T is
+  padded to a multiple of the chunk length with masked steps (which leave the
+  carry alone and output zero), and the padding is cut from the outputs.
+  """
+  steps = xs.shape[0]
+  chunk = _chunk_length(steps)
+  num_chunks = math.ceil(steps / chunk)
+  padding = num_chunks * chunk - steps
+  if padding:
+    if mask is None:
+      mask = jnp.ones(xs.shape[:-1], bool)
+    pad = lambda a, value: jnp.concatenate(  # noqa: E731
+        [a, jnp.full((padding,) + a.shape[1:], value, a.dtype)], 0)
+    xs, mask = pad(xs, 0), pad(mask, False)
+    restart = None if restart is None else pad(restart, False)
+  split = lambda a: None if a is None else a.reshape((num_chunks, chunk) + a.shape[1:])  # noqa: E731
+
+  @jax.checkpoint
+  def body(carry, inputs):
+    return run(carry, *inputs)
+
+  final, ys = jax.lax.scan(body, carry, (split(xs), split(mask), split(restart)),
+                           reverse=reverse)
+  ys = ys.reshape((num_chunks * chunk,) + ys.shape[2:])
+  return final, ys[:steps]
+
+
 def reverse_restart(reset: Array) -> Array:
   """Segment-start flags (T, ...) -> restart flags for a right-to-left pass.
 
@@ -144,15 +188,18 @@ def unroll(cell: Cell,
       ``ys`` back.
     time_major: layout of ``xs``, ``mask``, ``reset`` and the returned ``ys``.
     unroll: ``lax.scan`` unroll factor (1-2 is fastest on CPU).
-    remat: recompute each step's activations in the backward pass
-      (``jax.checkpoint``), trading compute for memory on long sequences.
+    remat: trade compute for memory on long sequences: the sequence runs in
+      chunks of ~sqrt(T) steps and only the carry at each chunk boundary is
+      kept for the backward pass, which recomputes one chunk at a time
+      (``jax.checkpoint``). Activation memory falls from O(T) steps to
+      O(sqrt(T)) (the outputs ``ys`` themselves stay O(T)) for about one
+      extra forward pass. Works with every implementation.
     implementation: ``"scan"`` (``lax.scan`` of ``step``), ``"fast"`` (the
       cell's whole-sequence ``sequence`` path; an error if it has none) or
       ``"auto"`` (the fast path where the cell has one, the current backend
-      is in ``cell.fast_on``, i.e. where it was measured faster, and
-      ``remat`` is off). ``unroll`` and ``remat`` apply to the scan of
-      ``step``; a fast path computes the whole sequence its own way and
-      ignores them. The LSTM, GRU and RNN fast paths are ``jax.custom_vjp``
+      is in ``cell.fast_on``, i.e. where it was measured faster).
+      ``unroll`` applies to the scan of ``step``; a fast path computes the
+      whole sequence its own way and ignores it. The LSTM, GRU and RNN fast paths are ``jax.custom_vjp``
       functions with a hand-written backward pass: reverse mode (``grad``,
       ``vjp``) works, forward mode (``jvp``, ``jacfwd``) does not; use
       ``implementation="scan"`` for it.
@@ -211,27 +258,29 @@ def unroll(cell: Cell,
     raise ValueError(f"implementation='fast' but {cell.name} has no fast path")
   use_fast = cell.sequence is not None and (
       implementation == "fast" or
-      (implementation == "auto" and not remat and jax.default_backend() in cell.fast_on))
-  if use_fast:
-    final, ys = cell.sequence(params, carry, xs, mask=mask, restart=restart,
-                              restart_carry=initial, reverse=reverse)
+      (implementation == "auto" and jax.default_backend() in cell.fast_on))
+
+  def checked_step(carry, x_t):
+    new_carry, y_t = cell.step(params, carry, x_t)
+    # Guards the protocol for user-written cells: a wrong output size or a
+    # carry that changes shape would otherwise surface far from its cause.
+    chex.assert_shape(y_t, batch_shape + (cell.output_size,),
+                      custom_message=f"{cell.name}.step output (*B, output_size)")
+    chex.assert_trees_all_equal_shapes_and_dtypes(
+        new_carry, carry, custom_message=f"{cell.name}.step must return a carry like its input")
+    return new_carry, y_t
+
+  def run(carry, xs, mask, restart):
+    if use_fast:
+      return cell.sequence(params, carry, xs, mask=mask, restart=restart,
+                           restart_carry=initial, reverse=reverse)
+    return scan_steps(checked_step, carry, xs, mask=mask, restart=restart,
+                      restart_carry=initial, reverse=reverse, unroll=unroll)
+
+  if remat:
+    final, ys = _remat_chunks(run, carry, xs, mask, restart, reverse)
   else:
-    step = cell.step
-    if remat:
-      step = jax.checkpoint(step)
-
-    def checked_step(carry, x_t):
-      new_carry, y_t = step(params, carry, x_t)
-      # Guards the protocol for user-written cells: a wrong output size or a
-      # carry that changes shape would otherwise surface far from its cause.
-      chex.assert_shape(y_t, batch_shape + (cell.output_size,),
-                        custom_message=f"{cell.name}.step output (*B, output_size)")
-      chex.assert_trees_all_equal_shapes_and_dtypes(
-          new_carry, carry, custom_message=f"{cell.name}.step must return a carry like its input")
-      return new_carry, y_t
-
-    final, ys = scan_steps(checked_step, carry, xs, mask=mask, restart=restart,
-                           restart_carry=initial, reverse=reverse, unroll=unroll)
+    final, ys = run(carry, xs, mask, restart)
   if not time_major:
     ys = jnp.moveaxis(ys, 0, -2)
   return final, ys
