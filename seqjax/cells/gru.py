@@ -57,6 +57,11 @@ def gru(hidden_size: int,
   order r, z, n; with ``reset_after=True`` also ``b_hn`` (H,), the recurrent
   bias of the candidate (initialised by ``bias_init``). Carry: ``h`` (*B, H).
 
+  With ``reset_after=True`` the cell has a whole-sequence fast path
+  (``Cell.sequence``, ``seqjax.unroll``'s default): a ``jax.custom_vjp`` loop
+  with the weight gradients as matrix products after it; reverse-mode only
+  (``unroll(..., implementation="scan")`` for ``jax.jvp``).
+
   Args:
     hidden_size: H, > 0.
     reset_after: apply the reset gate after the recurrent matmul (cuDNN and

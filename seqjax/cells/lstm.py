@@ -149,6 +149,11 @@ def lstm(hidden_size: int,
   the input and forget gates see c_{t-1}, the output gate sees c_t).
   Carry: ``seqjax.types.LSTMCarry(h, c)``, each (*B, H).
 
+  Without peepholes the cell has a whole-sequence fast path (``Cell.sequence``,
+  used by ``seqjax.unroll`` by default): a ``jax.custom_vjp`` loop whose weight
+  gradients are computed after the loop as matrix products; reverse-mode only
+  (``unroll(..., implementation="scan")`` for ``jax.jvp``).
+
   Args:
     hidden_size: H, > 0.
     forget_bias: constant added to the forget gate's pre-activation.

@@ -32,6 +32,11 @@ def rnn(hidden_size: int,
 
   Params: ``w_x`` (D, H), ``w_h`` (H, H), ``b`` (H,). Carry: ``h`` (*B, H).
 
+  With ``activation`` "tanh" or "relu" the cell has a whole-sequence fast path
+  (``Cell.sequence``, ``seqjax.unroll``'s default): a ``jax.custom_vjp`` loop
+  with the weight gradients as matrix products after it; reverse-mode only
+  (``unroll(..., implementation="scan")`` for ``jax.jvp``).
+
   Args:
     hidden_size: H, > 0.
     activation: ``"tanh"`` (default), ``"relu"`` (with
