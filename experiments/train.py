@@ -20,6 +20,7 @@ from ml_collections import config_flags
 
 from experiments import tasks
 from seqjax.train import optim, sharding
+from seqjax.train import loop
 from seqjax.train.loop import train_and_evaluate
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -48,6 +49,7 @@ def validate(config) -> None:
     raise ValueError(f"config.eval_every must be >= 0 (0: only at the end), got {config.eval_every}")
   if config.time_limit_minutes < 0:
     raise ValueError(f"config.time_limit_minutes must be >= 0, got {config.time_limit_minutes}")
+  loop.parse_stop_when(config.get("stop_when", ""))
   # Builds (and so validates) the optimiser before any data is loaded.
   optim.make_optimizer(config.optimizer, config.num_steps)
   tasks.TASKS[config.task].validate(config)

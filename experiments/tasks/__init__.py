@@ -5,6 +5,7 @@ Each module has ``validate(config)`` and either ``build(config, workdir) ->
 ``run(config, workdir, log)`` (experiments that train themselves).
 """
 
-from experiments.tasks import char_lm, esn
+from experiments.tasks import adding, char_lm, copy_memory, esn, mnist, music
 
-TASKS = {"char_lm": char_lm, "esn": esn}
+TASKS = {"adding": adding, "char_lm": char_lm, "copy_memory": copy_memory, "esn": esn,
+         "mnist": mnist, "music": music}

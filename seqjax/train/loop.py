@@ -9,6 +9,7 @@ arrives, and stops with a clear message on a non-finite loss or gradient.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pathlib
@@ -88,7 +89,15 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
   Config fields used: ``seed``, ``num_steps``, ``batch_size``, ``optimizer``
   (see ``seqjax.train.optim``), ``log_every``, ``eval_every``,
   ``checkpoint_every``, ``keep_checkpoints``, ``skip_nonfinite``,
-  ``time_limit_minutes`` (0 = none; stops, checkpointed, when exceeded).
+  ``time_limit_minutes`` (0 = none; stops, checkpointed, when exceeded) and,
+  if present, ``stop_when``: ``""`` or a target such as
+  ``"validation/mse<0.001"`` or ``"validation/accuracy>0.99"``, checked at
+  every periodic evaluation; training stops (checkpointed) once it holds.
+
+  The outcome is also written to ``<workdir>/final.json``: the final
+  metrics, the step reached, ``num_steps``, what stopped the run (``null``,
+  ``"the time limit"``, ``"the target"``, a signal) and the seconds spent
+  training, summed over resumed runs.
 
   Returns:
     ``(metrics, params)``: the final evaluation, ``{"<split>/<name>": value}``
@@ -137,6 +146,12 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
     log(f"step {step:6d} | " + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
     return results
 
+  target = parse_stop_when(config.get("stop_when", ""))
+  final_path = workdir / "final.json"
+  previous_seconds = 0.0
+  if start and final_path.exists():
+    previous_seconds = json.loads(final_path.read_text()).get("train_seconds", 0.0)
+  started = time.monotonic()
   step = start
   stopped_by = None
   try:
@@ -171,22 +186,59 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
           # step (exploding gradients show up between log lines).
           writer.write(step, {k: float(metrics[k]) for k in ("loss", "grad_norm")},
                        split="train")
+        reached = False
         if config.eval_every and step % config.eval_every == 0 and step < config.num_steps:
-          run_eval(step, ["validation"])
+          reached = target is not None and target(run_eval(step, ["validation"]))
         checkpointer.save(step, state)
-        if stop.requested or time.monotonic() > deadline:
-          stopped_by = stop.signal_name if stop.requested else "the time limit"
+        if stop.requested or time.monotonic() > deadline or reached:
+          stopped_by = (stop.signal_name if stop.requested
+                        else "the target" if reached else "the time limit")
           break
     checkpointer.save(step, state, force=True)
     if stopped_by is not None:
       log(f"stopped by {stopped_by} at step {step}; checkpoint saved in "
           f"{workdir / 'checkpoints'}; run the same command again to resume")
     # A signal asks to exit promptly; the time limit still ends with a report.
+    train_seconds = previous_seconds + time.monotonic() - started
     final = {} if stopped_by in ("SIGTERM", "SIGINT") else run_eval(step, list(task.eval_batches))
+    if jax.process_index() == 0:
+      final_path.write_text(json.dumps(
+          {"step": step, "num_steps": config.num_steps, "stopped_by": stopped_by,
+           "train_seconds": train_seconds, "metrics": final,
+           "num_params": int(sum(np.size(p) for p in jax.tree_util.tree_leaves(state.params)))},
+          indent=2))
   finally:
     writer.close()
     checkpointer.close()
   return final, jax.device_get(state.params)
+
+
+def parse_stop_when(text: str) -> Optional[Callable[[Mapping[str, float]], bool]]:
+  """``"validation/mse<0.001"`` -> a test on evaluation results; ``""`` -> None.
+
+  Raises:
+    ValueError: ``text`` is not ``<split>/<metric><value`` or ``...>value``.
+  """
+  if not text:
+    return None
+  for op in ("<", ">"):
+    name, sep, value = text.partition(op)
+    if sep:
+      try:
+        threshold = float(value)
+      except ValueError:
+        threshold = None
+      if "/" in name and threshold is not None:
+
+        def reached(results, name=name, op=op, threshold=threshold):
+          if name not in results:
+            raise ValueError(f"config.stop_when names {name!r}, which the evaluation does "
+                             f"not report; it reports {sorted(results)}")
+          return results[name] < threshold if op == "<" else results[name] > threshold
+
+        return reached
+  raise ValueError(f"config.stop_when must look like 'validation/mse<0.001' or "
+                   f"'validation/accuracy>0.99', got {text!r}")
 
 
 def restore_params(config, workdir: str | os.PathLike, init_params, init_carry=None

@@ -1,0 +1,154 @@
+r"""Runs the TCN-vs-RNN comparison of Bai, Kolter & Koltun (2018) and writes its table.
+
+Each selected (task, model) pair is trained by ``experiments.train`` in a
+process of its own, within a time budget, in ``<workdir>/<task>/<model>``; the
+results are read back from each run's ``final.json`` and printed as a markdown
+table beside the paper's Table 1, with parameter counts, steps trained (of the
+config's full schedule), training time, and whether the run completed its
+schedule, reached its target or was cut by the budget.
+
+  python -m experiments.table --tasks adding,copy_memory --models tcn,gru,lstm,rnn \
+      --budget-minutes 20 --workdir /tmp/table
+  python -m experiments.table --tasks mnist --models tcn --budget-minutes 60 \
+      --workdir /tmp/table --set stop_when=validation/accuracy>0.99
+
+A pair whose workdir already holds a finished run (``final.json``) is not
+trained again unless ``--rerun`` is given (a rerun resumes from its checkpoint
+and trains for another budget); so runs launched by hand with
+``experiments.train --workdir <workdir>/<task>/<model>`` join the table.
+Tasks: the config files ``experiments/configs/<task>.py`` that define
+``PAPER`` entries (adding, copy_memory, mnist, pmnist, music).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import pathlib
+import subprocess
+import sys
+import time
+
+from absl import app, flags
+
+from experiments import tasks as tasks_lib
+from experiments.tasks.benchmark_models import MODELS, PAPER
+
+_TASKS = flags.DEFINE_list("tasks", ["adding", "copy_memory"], f"Tasks among {sorted(PAPER)}.")
+_MODELS = flags.DEFINE_list("models", list(MODELS), f"Models among {MODELS}.")
+_BUDGET = flags.DEFINE_float("budget_minutes", 20.0,
+                             "Training-time budget of each (task, model) run, in minutes.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Root of the runs' workdirs.")
+_QUICK = flags.DEFINE_bool("quick", False, "Use each config's quick variant (a smoke test).")
+_RERUN = flags.DEFINE_bool("rerun", False, "Train pairs that already have a final.json.")
+_SET = flags.DEFINE_multi_string("set", [], "Config overrides for every run, e.g. "
+                                 "--set stop_when=validation/mse<0.001.")
+_OUTPUT = flags.DEFINE_string("output", "", "Markdown file to write; default <workdir>/table.md.")
+flags.mark_flags_as_required(["workdir"])
+
+
+def config_of(task: str, model: str, quick: bool):
+  module = importlib.import_module(f"experiments.configs.{task}")
+  return module.get_config(model + (",quick" if quick else ""))
+
+
+def run_pair(task: str, model: str, *, root: pathlib.Path, budget: float, quick: bool,
+             overrides: list[str], rerun: bool, log=print) -> dict:
+  """Trains one pair unless it already finished; returns its ``final.json`` plus wall time."""
+  workdir = root / task / model
+  final_path = workdir / "final.json"
+  if final_path.exists() and not rerun:
+    log(f"{task}/{model}: using the finished run in {workdir}")
+    return json.loads(final_path.read_text())
+  command = [sys.executable, "-m", "experiments.train",
+             f"--config=experiments/configs/{task}.py:{model}" + (",quick" if quick else ""),
+             f"--workdir={workdir}", f"--config.time_limit_minutes={budget}"]
+  command += [f"--config.{item}" for item in overrides]
+  log(f"{task}/{model}: " + " ".join(command[1:]))
+  started = time.monotonic()
+  workdir.mkdir(parents=True, exist_ok=True)
+  with open(workdir / "train.log", "a") as output:
+    code = subprocess.call(command, stdout=output, stderr=subprocess.STDOUT,
+                           cwd=pathlib.Path(__file__).resolve().parent.parent)
+  if code != 0 or not final_path.exists():
+    log(f"{task}/{model}: failed with exit code {code}; see {workdir / 'train.log'}")
+    return {"failed": code}
+  result = json.loads(final_path.read_text())
+  result["wall_seconds"] = time.monotonic() - started
+  return result
+
+
+def _format(value: float) -> str:
+  if value is None or (isinstance(value, float) and math.isnan(value)):
+    return "-"
+  if abs(value) >= 1 or value == 0:
+    return f"{value:.3f}"
+  return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
+
+
+def _status(result: dict) -> str:
+  if "failed" in result:
+    return "failed"
+  if result["stopped_by"] == "the target":
+    return "stopped at target"
+  if result["step"] >= result["num_steps"]:
+    return "complete schedule"
+  return f"cut by budget ({100 * result['step'] / result['num_steps']:.0f}% of schedule)"
+
+
+def markdown_table(rows: list[dict], quick: bool = False) -> str:
+  """Rows of ``{task, model, result, baseline}`` as a markdown table.
+
+  ``quick`` marks every row as a smoke run (its task's quick variant, not the
+  paper's setting).
+  """
+  lines = ["| task | model | params | ours (test) | paper | baseline | steps | train time | run |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for row in rows:
+    paper = PAPER[row["task"]]
+    result = row["result"]
+    metric = f"test/{paper['metric']}"
+    ours = result.get("metrics", {}).get(metric) if "failed" not in result else None
+    name, value = row["baseline"]
+    lines.append(
+        f"| {row['task']} ({paper['setting']}{', quick variant' if quick else ''}) | "
+        f"{row['model']} | "
+        f"{result.get('num_params', '-'):,} / ~{paper['size'] // 1000}K | "
+        f"{paper['metric']} {_format(ours)} | {_format(paper['results'][row['model']])} | "
+        f"{_format(value)} ({name}) | "
+        + (f"{result['step']:,} / {result['num_steps']:,} | "
+           f"{result['train_seconds'] / 60:.1f} min | " if "step" in result else "- | - | ")
+        + f"{_status(result)} |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  for task in _TASKS.value:
+    if task not in PAPER:
+      sys.exit(f"error: --tasks must be among {sorted(PAPER)}, got {task!r}")
+  for model in _MODELS.value:
+    if model not in MODELS:
+      sys.exit(f"error: --models must be among {MODELS}, got {model!r}")
+  if _BUDGET.value <= 0:
+    sys.exit(f"error: --budget_minutes must be > 0, got {_BUDGET.value}")
+  root = pathlib.Path(_WORKDIR.value)
+  rows = []
+  for task in _TASKS.value:
+    for model in _MODELS.value:
+      config = config_of(task, model, _QUICK.value)
+      result = run_pair(task, model, root=root, budget=_BUDGET.value, quick=_QUICK.value,
+                        overrides=_SET.value, rerun=_RERUN.value)
+      rows.append({"task": task, "model": model, "result": result,
+                   "baseline": tasks_lib.TASKS[config.task].baseline(config)})
+  table = markdown_table(rows, quick=_QUICK.value)
+  output = pathlib.Path(_OUTPUT.value) if _OUTPUT.value else root / "table.md"
+  output.write_text(table)
+  print(table)
+  print(f"written to {output}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,68 @@
+"""The adding problem: regress the sum of the two marked values from the last output."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.tasks import benchmark_models
+from seqjax.data import synthetic
+from seqjax.sequence_model import count_params, sequence_model
+from seqjax.train.loop import Task
+
+
+def validate(config) -> None:
+  benchmark_models.validate_model(config.model)
+  if config.data.seq_len < 2:
+    raise ValueError(f"config.data.seq_len must be >= 2, got {config.data.seq_len}")
+  if config.data.test_size <= 0:
+    raise ValueError(f"config.data.test_size must be > 0, got {config.data.test_size}")
+
+
+def build_model(config):
+  return sequence_model(benchmark_models.build_body(config.model), 1, input_size=2,
+                        readout="last")
+
+
+def build(config, workdir):
+  del workdir
+  model = build_model(config)
+  length = config.data.seq_len
+
+  def held_out(split_seed):
+    inputs, targets = synthetic.adding_problem(
+        np.random.default_rng([config.seed, split_seed, length]), config.data.test_size, length)
+    return benchmark_models.fixed_batches({"inputs": inputs, "targets": targets},
+                                          config.batch_size)
+
+  def train_batch(step):
+    inputs, targets = synthetic.adding_problem(
+        np.random.default_rng([config.seed, step]), config.batch_size, length)
+    return {"inputs": inputs, "targets": targets, "weight": np.ones(len(targets), np.float32)}
+
+  def loss_fn(params, batch, carry, rng, training):
+    predictions = model.apply(params, batch["inputs"], key=rng, training=training)[..., 0]
+    weight = batch["weight"]
+    squared = jnp.sum(weight * (predictions - batch["targets"])**2)
+    count = jnp.sum(weight)
+    return squared / count, (carry, {"se_sum": squared, "count": count})
+
+  task = Task(
+      init_params=model.init, init_carry=None, loss_fn=loss_fn, train_batch=train_batch,
+      # Distinct seeds: training batches use [seed, step], these [seed, 10**9 + i, T].
+      eval_batches={"validation": held_out(10**9 + 1), "test": held_out(10**9 + 2)},
+      summarize=lambda sums: {"mse": sums["se_sum"] / max(sums["count"], 1.0)},
+      tokens_per_batch=config.batch_size * length, eval_batch_size=config.batch_size,
+      progress_metrics=("loss",))
+  return task, None
+
+
+def report(config, final, params, extras, log=print) -> None:
+  log(f"final: test MSE {final['test/mse']:.3g} (validation {final['validation/mse']:.3g}); "
+      f"trivial baseline (always predict 1): {synthetic.ADDING_TRIVIAL_MSE:.3f}; "
+      f"{count_params(params)} parameters")
+
+
+def baseline(config) -> tuple[str, float]:
+  """The trivial baseline the table prints beside the results."""
+  return "always predict 1", synthetic.ADDING_TRIVIAL_MSE

@@ -1,0 +1,126 @@
+"""The TCN-vs-RNN benchmark configs, tasks and table (experiments/configs, experiments/table.py)."""
+
+import importlib
+import json
+
+import jax
+import pytest
+
+from experiments import table
+from experiments import tasks
+from experiments.tasks import benchmark_models
+from seqjax.sequence_model import count_params
+from seqjax.train import loop
+
+TASK_CONFIGS = ["adding", "copy_memory", "mnist", "pmnist", "music"]
+
+
+def _config(task, variant):
+  return importlib.import_module(f"experiments.configs.{task}").get_config(variant)
+
+
+@pytest.mark.parametrize("task", TASK_CONFIGS)
+@pytest.mark.parametrize("model", benchmark_models.MODELS)
+def test_parameter_counts_meet_the_papers_budget(task, model):
+  config = _config(task, model)
+  built = tasks.TASKS[config.task].build_model(config)
+  params = jax.eval_shape(built.init, jax.random.PRNGKey(0))
+  budget = benchmark_models.PAPER[task]["size"]
+  assert abs(count_params(params) - budget) <= 0.1 * budget, count_params(params)
+  assert config.model.name == model
+
+
+def test_paper_settings_where_the_paper_gives_them():
+  adding = _config("adding", "tcn")
+  assert (adding.model.kernel_size, adding.model.levels, adding.model.hidden_size) == (8, 8, 24)
+  assert adding.data.seq_len == 600 and adding.optimizer.clip_global_norm == 0
+  mnist = _config("mnist", "tcn")
+  assert (mnist.model.kernel_size, mnist.model.levels, mnist.model.hidden_size) == (7, 8, 25)
+  assert not mnist.data.permute and _config("pmnist", "tcn").data.permute
+  copy = _config("copy_memory", "tcn")
+  assert (copy.model.kernel_size, copy.model.levels) == (8, 8)
+  assert copy.data.blank_length == 1000 and copy.optimizer.name == "rmsprop"
+  assert _config("adding", "lstm").model.hidden_size == 130
+
+
+def test_variant_parsing():
+  assert benchmark_models.parse_variant("gru,quick") == ("gru", True)
+  assert benchmark_models.parse_variant("") == ("tcn", False)
+  with pytest.raises(ValueError, match="variant"):
+    benchmark_models.parse_variant("transformer")
+
+
+# Each quick config trains and ends better than its task's baseline.
+QUICK = [
+    ("adding", "validation/mse", lambda value, base: value < 0.8 * base),
+    ("copy_memory", "validation/loss", lambda value, base: value < 0.5 * base),
+    ("mnist", "validation/accuracy", lambda value, base: value > 0.5),
+    ("music", "validation/nll", lambda value, base: value < base - 0.5),
+]
+
+
+@pytest.mark.parametrize("task,metric,better", QUICK, ids=[q[0] for q in QUICK])
+def test_quick_config_trains_past_the_baseline(task, metric, better, tmp_path):
+  config = _config(task, "quick")
+  module = tasks.TASKS[config.task]
+  task_spec, _ = module.build(config, tmp_path)
+  final, params = loop.train_and_evaluate(config, tmp_path, task_spec, log=lambda line: None)
+  _, baseline = module.baseline(config)
+  assert better(final[metric], baseline), (final, baseline)
+  written = json.loads((tmp_path / "final.json").read_text())
+  assert written["step"] == config.num_steps and written["stopped_by"] is None
+  assert written["num_params"] == count_params(params)
+  assert written["metrics"] == pytest.approx(final)
+
+
+def test_stop_when_ends_training_at_the_target(tmp_path):
+  config = _config("adding", "quick")
+  with config.unlocked():
+    config.eval_every = 20
+    config.stop_when = "validation/mse<100"
+  task_spec, _ = tasks.TASKS["adding"].build(config, tmp_path)
+  loop.train_and_evaluate(config, tmp_path, task_spec, log=lambda line: None)
+  written = json.loads((tmp_path / "final.json").read_text())
+  assert written["step"] == 20 and written["stopped_by"] == "the target"
+
+
+def test_stop_when_is_checked():
+  reached = loop.parse_stop_when("validation/accuracy>0.9")
+  assert reached({"validation/accuracy": 0.95}) and not reached({"validation/accuracy": 0.5})
+  assert loop.parse_stop_when("validation/mse<1e-3")({"validation/mse": 1e-4})
+  assert loop.parse_stop_when("") is None
+  for bad in ("accuracy>0.9", "validation/mse<x", "validation/mse=1"):
+    with pytest.raises(ValueError, match="stop_when"):
+      loop.parse_stop_when(bad)
+  with pytest.raises(ValueError, match="does not report"):
+    loop.parse_stop_when("validation/acc>0.9")({"validation/accuracy": 0.5})
+
+
+def _result(step, num_steps, stopped_by, value):
+  return {"step": step, "num_steps": num_steps, "stopped_by": stopped_by,
+          "train_seconds": 90.0, "num_params": 70369, "metrics": {"test/mse": value}}
+
+
+def test_table_marks_complete_target_and_budget_cut_runs():
+  rows = [{"task": "adding", "model": "tcn", "result": _result(100, 100, None, 1e-4),
+           "baseline": ("always predict 1", 1 / 6)},
+          {"task": "adding", "model": "gru", "result": _result(40, 100, "the target", 2e-3),
+           "baseline": ("always predict 1", 1 / 6)},
+          {"task": "adding", "model": "lstm", "result": _result(25, 100, "the time limit", 0.16),
+           "baseline": ("always predict 1", 1 / 6)}]
+  text = table.markdown_table(rows)
+  lines = text.strip().splitlines()
+  assert len(lines) == 5
+  assert "complete schedule" in lines[2] and "1.00e-04" in lines[2] and "5.80e-05" in lines[2]
+  assert "stopped at target" in lines[3] and "40 / 100" in lines[3]
+  assert "cut by budget (25% of schedule)" in lines[4] and "0.164" in lines[4]
+  assert "70,369 / ~70K" in lines[2] and "1.5 min" in lines[2]
+
+
+def test_table_reuses_a_finished_run_without_training(tmp_path):
+  workdir = tmp_path / "adding" / "tcn"
+  workdir.mkdir(parents=True)
+  (workdir / "final.json").write_text(json.dumps(_result(7, 9, None, 0.5)))
+  result = table.run_pair("adding", "tcn", root=tmp_path, budget=1.0, quick=True,
+                          overrides=[], rerun=False, log=lambda line: None)
+  assert result["step"] == 7 and not (workdir / "train.log").exists()
