@@ -11,10 +11,40 @@ from seqjax.sequence_model import count_params, sequence_model
 from seqjax.train.loop import Task
 
 
+def parse_curriculum(text: str) -> list[tuple[int, int]]:
+  """``"200:1500,400:1500"`` -> ``[(200, 1500), (400, 1500)]``: (length, steps) stages.
+
+  Training runs each stage's number of steps at its sequence length, then the
+  rest at ``config.data.seq_len``; ``""`` is no curriculum.
+  """
+  stages = []
+  for item in filter(None, text.split(",")):
+    length, sep, steps = item.partition(":")
+    try:
+      stage = (int(length), int(steps))
+    except ValueError:
+      stage = None
+    if not sep or stage is None or stage[0] < 2 or stage[1] <= 0:
+      raise ValueError(f"config.data.curriculum must look like '200:1500,400:1500' "
+                       f"(length >= 2 : steps > 0, ...), got {text!r}")
+    stages.append(stage)
+  return stages
+
+
+def length_at(step: int, seq_len: int, stages: list[tuple[int, int]]) -> int:
+  """Sequence length of training step ``step`` under the curriculum ``stages``."""
+  for length, steps in stages:
+    if step < steps:
+      return length
+    step -= steps
+  return seq_len
+
+
 def validate(config) -> None:
   benchmark_models.validate_model(config.model)
   if config.data.seq_len < 2:
     raise ValueError(f"config.data.seq_len must be >= 2, got {config.data.seq_len}")
+  parse_curriculum(config.data.curriculum)
   if config.data.test_size <= 0:
     raise ValueError(f"config.data.test_size must be > 0, got {config.data.test_size}")
 
@@ -35,9 +65,12 @@ def build(config, workdir):
     return benchmark_models.fixed_batches({"inputs": inputs, "targets": targets},
                                           config.batch_size)
 
+  stages = parse_curriculum(config.data.curriculum)
+
   def train_batch(step):
     inputs, targets = synthetic.adding_problem(
-        np.random.default_rng([config.seed, step]), config.batch_size, length)
+        np.random.default_rng([config.seed, step]), config.batch_size,
+        length_at(step, length, stages))
     return {"inputs": inputs, "targets": targets, "weight": np.ones(len(targets), np.float32)}
 
   def loss_fn(params, batch, carry, rng, training):

@@ -188,7 +188,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
                        split="train")
         reached = False
         if config.eval_every and step % config.eval_every == 0 and step < config.num_steps:
-          reached = target is not None and target(run_eval(step, ["validation"]))
+          results = run_eval(step, ["validation"])
+          reached = target is not None and target(results)
         checkpointer.save(step, state)
         if stop.requested or time.monotonic() > deadline or reached:
           stopped_by = (stop.signal_name if stop.requested

@@ -124,3 +124,27 @@ def test_table_reuses_a_finished_run_without_training(tmp_path):
   result = table.run_pair("adding", "tcn", root=tmp_path, budget=1.0, quick=True,
                           overrides=[], rerun=False, log=lambda line: None)
   assert result["step"] == 7 and not (workdir / "train.log").exists()
+
+
+def test_adding_curriculum_lengths():
+  from experiments.tasks import adding
+  stages = adding.parse_curriculum("200:3,400:2")
+  assert [adding.length_at(s, 600, stages) for s in range(7)] == [200] * 3 + [400] * 2 + [600] * 2
+  assert adding.parse_curriculum("") == []
+  with pytest.raises(ValueError, match="curriculum"):
+    adding.parse_curriculum("200")
+  config = _config("adding", "tcn")
+  task_spec, _ = tasks.TASKS["adding"].build(config, None)
+  assert task_spec.train_batch(0)["inputs"].shape[1] == 200
+  assert task_spec.train_batch(3000)["inputs"].shape[1] == 600
+
+
+def test_periodic_evaluation_runs_without_a_target(tmp_path):
+  config = _config("adding", "quick")
+  with config.unlocked():
+    config.num_steps = 20
+    config.eval_every = 10
+  task_spec, _ = tasks.TASKS["adding"].build(config, tmp_path)
+  lines = []
+  loop.train_and_evaluate(config, tmp_path, task_spec, log=lines.append)
+  assert any(line.startswith("step     10 | validation/mse") for line in lines), lines
