@@ -16,8 +16,9 @@ A pair whose workdir already holds a finished run (``final.json``) is not
 trained again unless ``--rerun`` is given (a rerun resumes from its checkpoint
 and trains for another budget); so runs launched by hand with
 ``experiments.train --workdir <workdir>/<task>/<model>`` join the table.
-Tasks: the config files ``experiments/configs/<task>.py`` that define
-``PAPER`` entries (adding, copy_memory, mnist, pmnist, music).
+Tasks: the config files ``experiments/configs/<task>.py`` with a ``PAPER``
+entry (adding, copy_memory, mnist, pmnist, music, lm_shakespeare,
+lm_wiki_bytes, lm_bbc_words).
 """
 
 from __future__ import annotations
@@ -35,17 +36,6 @@ from absl import app, flags
 from experiments import tasks as tasks_lib
 from experiments.tasks.benchmark_models import MODELS, PAPER
 
-_TASKS = flags.DEFINE_list("tasks", ["adding", "copy_memory"], f"Tasks among {sorted(PAPER)}.")
-_MODELS = flags.DEFINE_list("models", list(MODELS), f"Models among {MODELS}.")
-_BUDGET = flags.DEFINE_float("budget_minutes", 20.0,
-                             "Training-time budget of each (task, model) run, in minutes.")
-_WORKDIR = flags.DEFINE_string("workdir", None, "Root of the runs' workdirs.")
-_QUICK = flags.DEFINE_bool("quick", False, "Use each config's quick variant (a smoke test).")
-_RERUN = flags.DEFINE_bool("rerun", False, "Train pairs that already have a final.json.")
-_SET = flags.DEFINE_multi_string("set", [], "Config overrides for every run, e.g. "
-                                 "--set stop_when=validation/mse<0.001.")
-_OUTPUT = flags.DEFINE_string("output", "", "Markdown file to write; default <workdir>/table.md.")
-flags.mark_flags_as_required(["workdir"])
 
 
 def config_of(task: str, model: str, quick: bool):
@@ -123,6 +113,22 @@ def markdown_table(rows: list[dict], quick: bool = False) -> str:
   return "\n".join(lines) + "\n"
 
 
+def define_flags() -> None:
+  """The command line (defined on demand, so that importing this module defines no flags)."""
+  global _TASKS, _MODELS, _BUDGET, _WORKDIR, _QUICK, _RERUN, _SET, _OUTPUT
+  _TASKS = flags.DEFINE_list("tasks", ["adding", "copy_memory"], f"Tasks among {sorted(PAPER)}.")
+  _MODELS = flags.DEFINE_list("models", list(MODELS), f"Models among {MODELS}.")
+  _BUDGET = flags.DEFINE_float("budget_minutes", 20.0,
+                               "Training-time budget of each (task, model) run, in minutes.")
+  _WORKDIR = flags.DEFINE_string("workdir", None, "Root of the runs' workdirs.")
+  _QUICK = flags.DEFINE_bool("quick", False, "Use each config's quick variant (a smoke test).")
+  _RERUN = flags.DEFINE_bool("rerun", False, "Train pairs that already have a final.json.")
+  _SET = flags.DEFINE_multi_string("set", [], "Config overrides for every run, e.g. "
+                                   "--set stop_when=validation/mse<0.001.")
+  _OUTPUT = flags.DEFINE_string("output", "", "Markdown file to write; default <workdir>/table.md.")
+  flags.mark_flags_as_required(["workdir"])
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -151,4 +157,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -40,7 +40,8 @@ class LanguageModel(NamedTuple):
 def language_model(vocab_size: int,
                    body: Union[Cell, layers_lib.Layer],
                    *,
-                   embed_size: int = 64) -> LanguageModel:
+                   embed_size: int = 64,
+                   tied: bool = False) -> LanguageModel:
   """Embedding, a recurrent body (any seqjax cell or layer), and a softmax layer.
 
   Equations (tokens ``w_t``, one-hot; ``r`` the recurrent body)::
@@ -50,13 +51,17 @@ def language_model(vocab_size: int,
     logits_t = y_t W_out + b_out            (W_out: (O, V))
     p(w_{t+1} | w_{<=t}) = softmax(logits_t)
 
-  Params: ``{"embed": (V, E), "body": ..., "out": {"w": (O, V), "b": (V,)}}``.
+  Params: ``{"embed": (V, E), "body": ..., "out": {"w": (O, V), "b": (V,)}}``;
+  with ``tied=True`` the output weights are the embedding (``W_out = E^T``,
+  Press & Wolf 2017, https://arxiv.org/abs/1608.05859) and ``"out"`` holds
+  only ``"b"``.
 
   Args:
     vocab_size: V, > 0.
     body: a ``Cell`` (lifted with ``seqjax.layers.recurrent``) or a ``Layer``
       such as ``seqjax.layers.stacked(seqjax.cells.lstm(512), 2, dropout=0.2)``.
     embed_size: E, > 0.
+    tied: share the embedding with the output layer; needs ``O == E``.
 
   Returns:
     A ``LanguageModel``.
@@ -67,10 +72,19 @@ def language_model(vocab_size: int,
     body = layers_lib.recurrent(body)
   if not isinstance(body, layers_lib.Layer):
     raise TypeError(f"body must be a seqjax Cell or Layer, got {type(body).__name__}")
+  if tied and body.output_size != embed_size:
+    raise ValueError(f"tied=True needs the body's output size ({body.output_size}) to equal "
+                     f"embed_size ({embed_size})")
 
   def init(key):
     k_embed, k_body, k_out = jax.random.split(key, 3)
     out_size = body.output_size
+    if tied:
+      # Shared with the output layer: N(0, 1/E) keeps the initial logits y E^T
+      # at the scale of the body's outputs.
+      return {"embed": jax.random.normal(k_embed, (vocab_size, embed_size)) / np.sqrt(embed_size),
+              "body": body.init(k_body, embed_size),
+              "out": {"b": jnp.zeros((vocab_size,))}}
     return {
         # N(0, 1) embeddings keep the body's input at unit scale, like one-hot rows.
         "embed": jax.random.normal(k_embed, (vocab_size, embed_size)),
@@ -94,7 +108,8 @@ def language_model(vocab_size: int,
     embedded = jnp.take(jnp.asarray(params["embed"]), tokens, axis=0)
     carry, ys = body.apply(params["body"], embedded, carry, mask=mask, reset=reset,
                            key=key, training=training)
-    logits = ys @ params["out"]["w"] + params["out"]["b"]
+    w_out = params["embed"].T if tied else params["out"]["w"]
+    logits = ys @ w_out + params["out"]["b"]
     return logits, carry
 
   return LanguageModel(init, initial_carry, apply, vocab_size,

@@ -90,3 +90,30 @@ def test_generate_accepts_host_params():
   params = jax.device_get(model.init(jax.random.PRNGKey(0)))
   sampled = generate(model, params, jnp.array([[1, 2]]), 4, jax.random.PRNGKey(0))
   assert sampled.shape == (1, 4)
+
+
+def test_tied_output_layer_is_the_embedding():
+  model = language_model(11, lstm(5), embed_size=5, tied=True)
+  params = model.init(jax.random.PRNGKey(0))
+  assert set(params["out"]) == {"b"}
+  tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 6), 0, 11)
+  logits, _ = model.apply(params, tokens)
+  embedded = np.asarray(params["embed"])[np.asarray(tokens)]
+  _, hs = unroll(lstm(5), params["body"], embedded)
+  np.testing.assert_allclose(logits, hs @ np.asarray(params["embed"]).T + params["out"]["b"],
+                             atol=1e-5)
+  grads = jax.grad(lambda p: model.apply(p, tokens)[0].sum())(params)
+  assert np.abs(grads["embed"]).sum() > 0
+  with pytest.raises(ValueError, match="embed_size"):
+    language_model(11, lstm(6), embed_size=5, tied=True)
+
+
+def test_tcn_body_streams_across_chunks():
+  from seqjax.tcn import tcn
+  model = language_model(11, tcn([6, 6], kernel_size=3), embed_size=4)
+  params = model.init(jax.random.PRNGKey(0))
+  tokens = jax.random.randint(jax.random.PRNGKey(1), (2, 12), 0, 11)
+  whole, _ = model.apply(params, tokens)
+  first, carry = model.apply(params, tokens[:, :5], model.initial_carry(params, (2,)))
+  second, _ = model.apply(params, tokens[:, 5:], carry)
+  np.testing.assert_allclose(jnp.concatenate([first, second], 1), whole, atol=1e-5)

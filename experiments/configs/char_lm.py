@@ -34,13 +34,17 @@ def get_config(variant: str = "default") -> ml_collections.ConfigDict:
   config.data.eval_batch_size = 32   # parallel streams when evaluating
   config.data.max_eval_chunks = 0    # 0: the whole split; >0 caps each evaluation
   config.data.cache_dir = ""         # "" -> $SEQJAX_CACHE or ~/.cache/seqjax
+  config.data.corpus = "shakespeare"  # shakespeare | wiki_bytes | bbc_words (words)
 
   config.model = ml_collections.ConfigDict()
-  config.model.cell = "lstm"         # any factory in seqjax.cells taking hidden_size
+  config.model.cell = "lstm"         # any factory in seqjax.cells taking hidden_size, or "tcn"
   config.model.hidden_size = 256
   config.model.num_layers = 1
   config.model.embed_size = 64
   config.model.dropout = 0.0         # between layers (and on the embedding)
+  config.model.levels = 3            # cell="tcn" only: residual blocks
+  config.model.kernel_size = 3       # cell="tcn" only: taps per convolution
+  config.model.tied = False          # output layer = embedding^T (needs hidden_size == embed_size)
 
   config.batch_size = 32             # parallel training streams B; divisible by the device count
   config.num_steps = 3000

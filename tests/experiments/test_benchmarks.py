@@ -148,3 +148,31 @@ def test_periodic_evaluation_runs_without_a_target(tmp_path):
   lines = []
   loop.train_and_evaluate(config, tmp_path, task_spec, log=lines.append)
   assert any(line.startswith("step     10 | validation/mse") for line in lines), lines
+
+
+LM_CONFIGS = ["lm_shakespeare", "lm_wiki_bytes", "lm_bbc_words"]
+
+
+@pytest.mark.parametrize("task", LM_CONFIGS)
+def test_language_model_sizes_meet_the_papers_budget(task):
+  from experiments.tasks import char_lm
+  vocab = char_lm.vocab_size(_config(task, "tcn"))
+  budget = benchmark_models.PAPER[task]["size"]
+  for model in benchmark_models.MODELS:
+    config = _config(task, model)
+    params = jax.eval_shape(char_lm.build_model(config, vocab).init, jax.random.PRNGKey(0))
+    assert abs(count_params(params) - budget) <= 0.1 * budget, (model, count_params(params))
+
+
+@pytest.mark.parametrize("task", LM_CONFIGS)
+def test_quick_language_model_beats_the_unigram_baseline(task, tmp_path):
+  from experiments.tasks import char_lm
+  config = _config(task, "tcn,quick")
+  task_spec, vocab = char_lm.build(config, tmp_path)
+  final, params = loop.train_and_evaluate(config, tmp_path, task_spec, log=lambda line: None)
+  name, value = char_lm.baseline(config)
+  metric = benchmark_models.PAPER[task]["metric"]
+  assert final[f"validation/{metric}"] < value, (final, value)
+  text = char_lm.sample(config, params, vocab, prime=config.sample.prime, length=5,
+                        temperature=1.0)
+  assert text.startswith(config.sample.prime) and len(text) > len(config.sample.prime)

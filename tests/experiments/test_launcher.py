@@ -26,7 +26,7 @@ def _launch(tmp_path, *overrides):
     ("--config.no_such_field=1", "no_such_field"),
     ("--config.optimizer.learning_rate=-0.1", "optimizer.learning_rate"),
     ("--config.batch_size=0", "config.batch_size must be a positive integer, got 0"),
-    ("--config.model.cell=transformer", "config.model.cell must name a cell factory"),
+    ("--config.model.cell=transformer", "config.model.cell must be 'tcn' or name a cell factory"),
 ])
 def test_bad_config_fails_at_start_up(tmp_path, override, message):
   result = _launch(tmp_path, override)

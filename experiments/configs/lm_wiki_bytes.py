@@ -1,0 +1,28 @@
+r"""Byte-level LM on a Wikipedia XML dump: the stand-in for the paper's text8 row (~5M).
+
+text8 (and enwik8) cannot be downloaded here; gensim's 6.1 MB Wikipedia dump
+can (``seqjax.data.wiki``: raw bytes, contiguous 90/5/5 split, as enwik8).
+Raw XML bytes are not text8's 27 cleaned characters: bits per byte here are
+comparable in kind, not in value, with the paper's text8 bpc.
+
+Settings (Bai et al. 2018, Tables 2-3, text8): TCN kernel 2, 5 levels, 520
+channels, dropout 0.1, clipping 0.15, SGD 4 (as for char PTB), embedding
+100; LSTM 1 layer of 1024 units, dropout 0.15, clipping 0.5, Adam 1e-2
+(embedding 100 here). GRU (1 x 1230) and RNN (1 x 2150) share the LSTM's
+settings. Chunks of 320 bytes.
+
+  python -m experiments.train --config experiments/configs/lm_wiki_bytes.py:tcn --workdir /tmp/lm_wiki
+"""
+
+from experiments.configs.lm_benchmarks import lm_config
+
+
+def get_config(variant: str = "tcn"):
+  return lm_config(
+      variant, corpus="wiki_bytes", seq_len=320, batch_size=32, embed_size=100, tied=False,
+      models={"tcn": dict(hidden_size=520, levels=5, kernel_size=2, dropout=0.1),
+              "lstm": dict(hidden_size=1024, num_layers=1, dropout=0.15),
+              "gru": dict(hidden_size=1230, num_layers=1, dropout=0.15),
+              "rnn": dict(hidden_size=2150, num_layers=1, dropout=0.15)},
+      training={"tcn": dict(optimizer="sgd", lr=4.0, clip=0.15),
+                "rnn_family": dict(optimizer="adam", lr=1e-2, clip=0.5)})
