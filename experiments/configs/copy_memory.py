@@ -32,6 +32,7 @@ def get_config(variant: str = "tcn"):
   config.batch_size = 32
   config.num_steps = 15_600   # 50 epochs of the reference's 10k sequences
   config.optimizer.name = "rmsprop"
+  config.optimizer.rmsprop_style = "pytorch"   # the settings were tuned with torch.optim.RMSprop
   config.optimizer.learning_rate = 5e-4
   config.optimizer.clip_global_norm = 1.0
   if model == "tcn":

@@ -44,6 +44,7 @@ def get_config(variant: str = "tcn", permute: bool = False):
     width = {"lstm": 130, "gru": 150, "rnn": 260}[model]
     config.model = benchmark_models.model_config(model, hidden_size=width, forget_bias=1.0)
     config.optimizer.name = "rmsprop"
+    config.optimizer.rmsprop_style = "pytorch"   # as the paper's PyTorch runs
     config.optimizer.learning_rate = 1e-3
     config.optimizer.clip_global_norm = 1.0
   if quick:

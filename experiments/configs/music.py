@@ -34,6 +34,7 @@ def get_config(variant: str = "tcn"):
   config.data = dict(
       bucket=32,            # pad lengths up to a multiple of this (fewer compiled shapes)
       eval_batch_size=16,
+      max_eval_pieces=0,    # 0: every validation/test piece; >0: the first N (smoke runs)
       cache_dir="",         # "" -> $SEQJAX_CACHE or ~/.cache/seqjax
   )
   config.batch_size = 8
@@ -51,6 +52,7 @@ def get_config(variant: str = "tcn"):
     config.optimizer.clip_global_norm = 1.0
   if quick:
     config.num_steps = 150
+    config.data.max_eval_pieces = 32
     config.log_every = 50
     config.eval_every = 0
     config.checkpoint_every = 150

@@ -14,6 +14,8 @@ from seqjax.train.loop import Task
 
 def validate(config) -> None:
   benchmark_models.validate_model(config.model)
+  if config.data.max_eval_pieces < 0:
+    raise ValueError(f"config.data.max_eval_pieces must be >= 0, got {config.data.max_eval_pieces}")
   for field in ("bucket", "eval_batch_size"):
     if config.data[field] <= 0:
       raise ValueError(f"config.data.{field} must be > 0, got {config.data[field]}")
@@ -57,6 +59,8 @@ def build(config, workdir):
 
   def held_out(split):
     rolls = splits[split]
+    if config.data.max_eval_pieces:
+      rolls = rolls[:config.data.max_eval_pieces]
     # Similar lengths together: less padding and fewer shapes.
     rolls = sorted(rolls, key=len)
     size = config.data.eval_batch_size

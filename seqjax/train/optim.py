@@ -72,6 +72,11 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
       exploding gradients (Pascanu et al. 2013).
     clip_value: >= 0; clip every gradient entry to ``[-clip_value,
       clip_value]`` (before the global-norm clip); 0 is off.
+    rmsprop_style: ``"optax"`` (``optax.rmsprop``: decay 0.9, ``g /
+      sqrt(nu + eps)``) or ``"pytorch"`` (``torch.optim.RMSprop``: decay
+      0.99, ``g / (sqrt(nu) + eps)``). Settings published with PyTorch code
+      need the latter: with small gradients the two differ by far more than
+      their decay (eps = 1e-8 inside the root caps the step at ``g / 1e-4``).
 
   Returns:
     A ``ConfigDict`` with the fields above; use it as ``config.optimizer``.
@@ -86,6 +91,7 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
       "final_lr_fraction": 0.0,
       "clip_global_norm": 1.0,
       "clip_value": 0.0,
+      "rmsprop_style": "optax",
   })
 
 
@@ -167,7 +173,11 @@ def _validated(config: ConfigLike, total_steps: Any) -> dict[str, Any]:
   if not 0 <= final_lr_fraction <= 1:
     raise ValueError(f"optimizer.final_lr_fraction must be in [0, 1], got "
                      f"{final_lr_fraction}")
+  if c["rmsprop_style"] not in ("optax", "pytorch"):
+    raise ValueError(f"optimizer.rmsprop_style must be 'optax' or 'pytorch', "
+                     f"got {c['rmsprop_style']!r}")
   return dict(
+      rmsprop_style=c["rmsprop_style"],
       name=name, schedule=schedule, learning_rate=learning_rate,
       momentum=momentum, warmup_steps=warmup_steps,
       final_lr_fraction=final_lr_fraction,
@@ -252,7 +262,11 @@ def make_optimizer(config: ConfigLike,
   elif c["name"] == "sgd":
     rule = optax.sgd(learning_rate, momentum=momentum)
   else:
-    rule = optax.rmsprop(learning_rate, momentum=momentum)
+    if c["rmsprop_style"] == "pytorch":
+      rule = optax.rmsprop(learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False,
+                           momentum=momentum)
+    else:
+      rule = optax.rmsprop(learning_rate, momentum=momentum)
 
   chain = []
   if c["clip_value"]:

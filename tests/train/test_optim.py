@@ -224,3 +224,22 @@ def test_unknown_field_and_bad_total_steps():
     optim.make_optimizer(config(), total_steps=0)
   with pytest.raises(TypeError, match="optimizer config"):
     optim.make_optimizer(["adam"], total_steps=10)
+
+
+def test_pytorch_style_rmsprop_follows_torch_formula():
+  # torch.optim.RMSprop (alpha=0.99, eps=1e-8, centered=False), written out in numpy.
+  lr = 5e-4
+  optimizer = optim.make_optimizer(
+      dict(name="rmsprop", learning_rate=lr, clip_global_norm=0.0, rmsprop_style="pytorch"), 10)
+  params = {"w": jnp.asarray([0.5, -1.0, 2.0])}
+  state = optimizer.init(params)
+  want, square_avg = np.array([0.5, -1.0, 2.0]), np.zeros(3)
+  for step in range(4):
+    g = np.array([1e-5, -3e-4, 2.0]) * (step + 1)
+    updates, state = optimizer.update({"w": jnp.asarray(g)}, state, params)
+    params = optax.apply_updates(params, updates)
+    square_avg = 0.99 * square_avg + 0.01 * g * g
+    want = want - lr * g / (np.sqrt(square_avg) + 1e-8)
+  np.testing.assert_allclose(params["w"], want, rtol=1e-5)
+  with pytest.raises(ValueError, match="rmsprop_style"):
+    optim.make_optimizer(dict(name="rmsprop", rmsprop_style="keras"), 10)
