@@ -44,13 +44,19 @@ def config_of(task: str, model: str, quick: bool):
 
 
 def run_pair(task: str, model: str, *, root: pathlib.Path, budget: float, quick: bool,
-             overrides: list[str], rerun: bool, log=print) -> dict:
-  """Trains one pair unless it already finished; returns its ``final.json`` plus wall time."""
+             overrides: list[str], rerun: bool, collect_only: bool = False, log=print) -> dict:
+  """Trains one pair unless it already finished; returns its ``final.json`` plus wall time.
+
+  With ``collect_only`` nothing is trained: a pair without a finished run
+  gives ``{"missing": True}``.
+  """
   workdir = root / task / model
   final_path = workdir / "final.json"
   if final_path.exists() and not rerun:
     log(f"{task}/{model}: using the finished run in {workdir}")
     return json.loads(final_path.read_text())
+  if collect_only:
+    return {"missing": True}
   command = [sys.executable, "-m", "experiments.train",
              f"--config=experiments/configs/{task}.py:{model}" + (",quick" if quick else ""),
              f"--workdir={workdir}", f"--config.time_limit_minutes={budget}"]
@@ -77,7 +83,15 @@ def _format(value: float) -> str:
   return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.2e}"
 
 
+def _count(n) -> str:
+  if n is None:
+    return "-"
+  return f"{n / 1e6:.1f}M" if n >= 1_000_000 else f"{n:,}" if n < 100_000 else f"{n // 1000}K"
+
+
 def _status(result: dict) -> str:
+  if "missing" in result:
+    return "not run yet"
   if "failed" in result:
     return "failed"
   if result["stopped_by"] == "the target":
@@ -99,12 +113,12 @@ def markdown_table(rows: list[dict], quick: bool = False) -> str:
     paper = PAPER[row["task"]]
     result = row["result"]
     metric = f"test/{paper['metric']}"
-    ours = result.get("metrics", {}).get(metric) if "failed" not in result else None
+    ours = result.get("metrics", {}).get(metric)
     name, value = row["baseline"]
     lines.append(
         f"| {row['task']} ({paper['setting']}{', quick variant' if quick else ''}) | "
         f"{row['model']} | "
-        f"{result.get('num_params', '-'):,} / ~{paper['size'] // 1000}K | "
+        f"{_count(result.get('num_params'))} / ~{_count(paper['size'])} | "
         f"{paper['metric']} {_format(ours)} | {_format(paper['results'][row['model']])} | "
         f"{_format(value)} ({name}) | "
         + (f"{result['step']:,} / {result['num_steps']:,} | "
@@ -115,7 +129,7 @@ def markdown_table(rows: list[dict], quick: bool = False) -> str:
 
 def define_flags() -> None:
   """The command line (defined on demand, so that importing this module defines no flags)."""
-  global _TASKS, _MODELS, _BUDGET, _WORKDIR, _QUICK, _RERUN, _SET, _OUTPUT
+  global _TASKS, _MODELS, _BUDGET, _WORKDIR, _QUICK, _RERUN, _COLLECT, _SET, _OUTPUT
   _TASKS = flags.DEFINE_list("tasks", ["adding", "copy_memory"], f"Tasks among {sorted(PAPER)}.")
   _MODELS = flags.DEFINE_list("models", list(MODELS), f"Models among {MODELS}.")
   _BUDGET = flags.DEFINE_float("budget_minutes", 20.0,
@@ -123,6 +137,8 @@ def define_flags() -> None:
   _WORKDIR = flags.DEFINE_string("workdir", None, "Root of the runs' workdirs.")
   _QUICK = flags.DEFINE_bool("quick", False, "Use each config's quick variant (a smoke test).")
   _RERUN = flags.DEFINE_bool("rerun", False, "Train pairs that already have a final.json.")
+  _COLLECT = flags.DEFINE_bool("collect_only", False,
+                               "Train nothing: tabulate the finished runs, mark the rest.")
   _SET = flags.DEFINE_multi_string("set", [], "Config overrides for every run, e.g. "
                                    "--set stop_when=validation/mse<0.001.")
   _OUTPUT = flags.DEFINE_string("output", "", "Markdown file to write; default <workdir>/table.md.")
@@ -146,7 +162,8 @@ def main(argv):
     for model in _MODELS.value:
       config = config_of(task, model, _QUICK.value)
       result = run_pair(task, model, root=root, budget=_BUDGET.value, quick=_QUICK.value,
-                        overrides=_SET.value, rerun=_RERUN.value)
+                        overrides=_SET.value, rerun=_RERUN.value,
+                        collect_only=_COLLECT.value)
       rows.append({"task": task, "model": model, "result": result,
                    "baseline": tasks_lib.TASKS[config.task].baseline(config)})
   table = markdown_table(rows, quick=_QUICK.value)

@@ -114,7 +114,7 @@ def test_table_marks_complete_target_and_budget_cut_runs():
   assert "complete schedule" in lines[2] and "1.00e-04" in lines[2] and "5.80e-05" in lines[2]
   assert "stopped at target" in lines[3] and "40 / 100" in lines[3]
   assert "cut by budget (25% of schedule)" in lines[4] and "0.164" in lines[4]
-  assert "70,369 / ~70K" in lines[2] and "1.5 min" in lines[2]
+  assert "70,369 / ~70,000" in lines[2] and "1.5 min" in lines[2]
 
 
 def test_table_reuses_a_finished_run_without_training(tmp_path):
@@ -176,3 +176,12 @@ def test_quick_language_model_beats_the_unigram_baseline(task, tmp_path):
   text = char_lm.sample(config, params, vocab, prime=config.sample.prime, length=5,
                         temperature=1.0)
   assert text.startswith(config.sample.prime) and len(text) > len(config.sample.prime)
+
+
+def test_collect_only_marks_missing_runs(tmp_path):
+  result = table.run_pair("copy_memory", "gru", root=tmp_path, budget=1.0, quick=True,
+                          overrides=[], rerun=False, collect_only=True, log=lambda line: None)
+  assert result == {"missing": True}
+  text = table.markdown_table([{"task": "copy_memory", "model": "gru", "result": result,
+                                "baseline": ("memoryless", 0.02)}])
+  assert "not run yet" in text and "~16,000" in text
