@@ -50,6 +50,8 @@ def validate(config) -> None:
   if config.time_limit_minutes < 0:
     raise ValueError(f"config.time_limit_minutes must be >= 0, got {config.time_limit_minutes}")
   loop.parse_stop_when(config.get("stop_when", ""))
+  if config.get("select_best", ""):
+    loop.parse_select_best(config.select_best)
   # Builds (and so validates) the optimiser before any data is loaded.
   optim.make_optimizer(config.optimizer, config.num_steps)
   tasks.TASKS[config.task].validate(config)

@@ -39,7 +39,9 @@ def get_config(variant: str = "tcn"):
   )
   config.batch_size = 8
   config.num_steps = 3_000
-  config.eval_every = 500
+  config.eval_every = 250
+  # As the reference: the test figure is that of the best validation NLL.
+  config.select_best = "validation/nll:min"
   config.optimizer.learning_rate = 1e-3
   if model == "tcn":
     config.model = benchmark_models.model_config("tcn", hidden_size=152, levels=2,

@@ -119,6 +119,7 @@ def common_config(task: str, seed: int = 0) -> ml_collections.ConfigDict:
   config.skip_nonfinite = False
   config.time_limit_minutes = 0.0
   config.stop_when = ""      # e.g. "validation/mse<0.001": stop early once it holds
+  config.select_best = ""    # e.g. "validation/nll:min": test the best validated parameters
   return config
 
 

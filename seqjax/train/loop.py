@@ -90,7 +90,10 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
   (see ``seqjax.train.optim``), ``log_every``, ``eval_every``,
   ``checkpoint_every``, ``keep_checkpoints``, ``skip_nonfinite``,
   ``time_limit_minutes`` (0 = none; stops, checkpointed, when exceeded) and,
-  if present, ``stop_when``: ``""`` or a target such as
+  if present, ``select_best``: ``""`` or e.g. ``"validation/nll:min"``: the
+  final evaluation uses the parameters of the best periodic validation result
+  (and of the last step), as early stopping does; and ``stop_when``: ``""``
+  or a target such as
   ``"validation/mse<0.001"`` or ``"validation/accuracy>0.99"``, checked at
   every periodic evaluation; training stops (checkpointed) once it holds.
 
@@ -137,16 +140,19 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
   deadline = (time.monotonic() + 60 * config.time_limit_minutes
               if config.time_limit_minutes else math.inf)
 
-  def run_eval(step, splits):
+  def run_eval(step, splits, params=None):
     results = {}
     for split in splits:
-      summary = evaluate(task, state.params, eval_step, mesh, split)
+      summary = evaluate(task, state.params if params is None else params, eval_step, mesh,
+                         split)
       writer.write(step, summary, split=split)
       results.update({f"{split}/{k}": v for k, v in summary.items()})
     log(f"step {step:6d} | " + " | ".join(f"{k} {v:.4f}" for k, v in results.items()))
     return results
 
   target = parse_stop_when(config.get("stop_when", ""))
+  best = _BestParams(config.get("select_best", ""), workdir, state.params) if config.get(
+      "select_best", "") else None
   final_path = workdir / "final.json"
   previous_seconds = 0.0
   if start and final_path.exists():
@@ -190,6 +196,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
         if config.eval_every and step % config.eval_every == 0 and step < config.num_steps:
           results = run_eval(step, ["validation"])
           reached = target is not None and target(results)
+          if best is not None:
+            best.offer(step, results, state.params)
         checkpointer.save(step, state)
         if stop.requested or time.monotonic() > deadline or reached:
           stopped_by = (stop.signal_name if stop.requested
@@ -201,17 +209,83 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
           f"{workdir / 'checkpoints'}; run the same command again to resume")
     # A signal asks to exit promptly; the time limit still ends with a report.
     train_seconds = previous_seconds + time.monotonic() - started
-    final = {} if stopped_by in ("SIGTERM", "SIGINT") else run_eval(step, list(task.eval_batches))
+    selected = step
+    if stopped_by in ("SIGTERM", "SIGINT"):
+      final = {}
+    elif best is None:
+      final = run_eval(step, list(task.eval_batches))
+    else:
+      best.offer(step, run_eval(step, ["validation"]), state.params)
+      selected = best.step
+      log(f"evaluating the parameters of step {best.step}, the best {best.name} "
+          f"({best.value:.4f})")
+      final = run_eval(step, list(task.eval_batches), best.params_like(state.params))
     if jax.process_index() == 0:
       final_path.write_text(json.dumps(
           {"step": step, "num_steps": config.num_steps, "stopped_by": stopped_by,
-           "train_seconds": train_seconds, "metrics": final,
+           "selected_step": selected, "train_seconds": train_seconds, "metrics": final,
            "num_params": int(sum(np.size(p) for p in jax.tree_util.tree_leaves(state.params)))},
           indent=2))
   finally:
     writer.close()
     checkpointer.close()
   return final, jax.device_get(state.params)
+
+
+def parse_select_best(text: str) -> tuple[str, str]:
+  """``"validation/nll:min"`` -> ``("validation/nll", "min")``.
+
+  Raises:
+    ValueError: ``text`` is not ``<split>/<metric>:min`` or ``...:max``.
+  """
+  name, _, mode = text.rpartition(":")
+  if "/" not in name or mode not in ("min", "max"):
+    raise ValueError(f"config.select_best must look like 'validation/nll:min' or "
+                     f"'validation/accuracy:max', got {text!r}")
+  return name, mode
+
+
+class _BestParams:
+  """The parameters of the best periodic evaluation (``config.select_best``).
+
+  Kept in host memory and in ``<workdir>/best_params.npz`` (with
+  ``best.json``), so that a resumed run still knows its best step.
+  """
+
+  def __init__(self, spec: str, workdir: pathlib.Path, template: Params):
+    self.name, self.mode = parse_select_best(spec)
+    self._json = workdir / "best.json"
+    self._npz = workdir / "best_params.npz"
+    self.value, self.step, self.params = None, None, None
+    if self._json.exists() and self._npz.exists():
+      record = json.loads(self._json.read_text())
+      if record.get("name") == self.name:
+        with np.load(self._npz) as data:
+          leaves = [data[f"leaf_{i}"] for i in range(len(data.files))]
+        self.params = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(template), leaves)
+        self.value, self.step = record["value"], record["step"]
+
+  def offer(self, step: int, results: Mapping[str, float], params: Params) -> None:
+    if self.name not in results:
+      raise ValueError(f"config.select_best names {self.name!r}, which the evaluation does "
+                       f"not report; it reports {sorted(results)}")
+    value = results[self.name]
+    if self.value is not None and not (value < self.value if self.mode == "min"
+                                       else value > self.value):
+      return
+    self.value, self.step, self.params = value, step, jax.device_get(params)
+    if jax.process_index() == 0:
+      leaves = jax.tree_util.tree_leaves(self.params)
+      partial = self._npz.with_name(self._npz.name + ".partial.npz")
+      np.savez(partial, **{f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+      os.replace(partial, self._npz)
+      self._json.write_text(json.dumps({"name": self.name, "value": value, "step": step}))
+
+  def params_like(self, reference: Params) -> Params:
+    """The best parameters, placed as ``reference`` is (same shardings)."""
+    return jax.tree_util.tree_map(lambda a, ref: jax.device_put(a, ref.sharding),
+                                  self.params, reference)
 
 
 def parse_stop_when(text: str) -> Optional[Callable[[Mapping[str, float]], bool]]:

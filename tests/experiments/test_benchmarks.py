@@ -185,3 +185,32 @@ def test_collect_only_marks_missing_runs(tmp_path):
   text = table.markdown_table([{"task": "copy_memory", "model": "gru", "result": result,
                                 "baseline": ("memoryless", 0.02)}])
   assert "not run yet" in text and "~16,000" in text
+
+
+def test_select_best_reports_the_best_validated_parameters(tmp_path):
+  config = _config("adding", "quick")
+  with config.unlocked():
+    config.num_steps = 60
+    config.eval_every = 20
+    config.optimizer.learning_rate = 0.05   # noisy on purpose: the last step need not be best
+    config.select_best = "validation/mse:max"  # the worst, so that it is not the last step
+  task_spec, _ = tasks.TASKS["adding"].build(config, tmp_path)
+  lines = []
+  final, _ = loop.train_and_evaluate(config, tmp_path, task_spec, log=lines.append)
+  seen = {int(line.split()[1]): float(line.split("validation/mse ")[1].split()[0])
+          for line in lines if line.startswith("step ") and "validation/mse" in line
+          and "test/" not in line}
+  best_step = max(seen, key=seen.get)
+  written = json.loads((tmp_path / "final.json").read_text())
+  record = json.loads((tmp_path / "best.json").read_text())
+  assert written["selected_step"] == record["step"] == best_step
+  assert record["value"] == pytest.approx(seen[best_step], abs=1e-4)
+  # The final figures are those of the selected parameters, re-evaluated.
+  assert final["validation/mse"] == pytest.approx(record["value"], rel=1e-5)
+
+
+def test_select_best_is_checked():
+  assert loop.parse_select_best("validation/nll:min") == ("validation/nll", "min")
+  for bad in ("validation/nll", "nll:min", "validation/nll:lowest"):
+    with pytest.raises(ValueError, match="select_best"):
+      loop.parse_select_best(bad)
