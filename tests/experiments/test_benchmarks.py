@@ -214,3 +214,22 @@ def test_select_best_is_checked():
   for bad in ("validation/nll", "nll:min", "validation/nll:lowest"):
     with pytest.raises(ValueError, match="select_best"):
       loop.parse_select_best(bad)
+
+
+def test_select_best_survives_a_resume(tmp_path):
+  config = _config("adding", "quick")
+  with config.unlocked():
+    config.num_steps = 40
+    config.eval_every = 20
+    config.checkpoint_every = 20
+    config.select_best = "validation/mse:max"
+  task_spec, _ = tasks.TASKS["adding"].build(config, tmp_path)
+  loop.train_and_evaluate(config, tmp_path, task_spec, log=lambda line: None)
+  first = json.loads((tmp_path / "best.json").read_text())
+  with config.unlocked():
+    config.num_steps = 60
+  final, _ = loop.train_and_evaluate(config, tmp_path, task_spec, log=lambda line: None)
+  record = json.loads((tmp_path / "best.json").read_text())
+  # The resumed run compares against the first run's best, loaded from disk.
+  assert record["value"] >= first["value"]
+  assert final["validation/mse"] == pytest.approx(record["value"], rel=1e-5)
