@@ -33,16 +33,16 @@ PAPER = {
                    setting="permuted"),
     "music": dict(size=300_000, metric="nll", higher=False,
                   results=dict(lstm=8.45, gru=8.43, rnn=8.91, tcn=8.10),
-                  setting="JSB Chorales (ours: music21 Bach chorales, a stand-in)"),
+                  setting="JSB stand-in: Bach chorales"),
     "lm_shakespeare": dict(size=3_000_000, metric="bpc", higher=False,
                            results=dict(lstm=1.36, gru=1.37, rnn=1.48, tcn=1.31),
-                           setting="char PTB (ours: Shakespeare, a stand-in)"),
+                           setting="char PTB stand-in: Shakespeare"),
     "lm_wiki_bytes": dict(size=5_000_000, metric="bpc", higher=False,
                           results=dict(lstm=1.50, gru=1.53, rnn=1.69, tcn=1.45),
-                          setting="text8 (ours: Wikipedia XML bytes, a stand-in)"),
+                          setting="text8 stand-in: Wikipedia bytes"),
     "lm_bbc_words": dict(size=13_000_000, metric="perplexity", higher=False,
                          results=dict(lstm=78.93, gru=92.48, rnn=114.50, tcn=88.68),
-                         setting="word PTB (ours: BBC news, a stand-in)"),
+                         setting="word PTB stand-in: BBC news"),
 }
 
 
