@@ -75,10 +75,14 @@ def test_initial_weights_are_v_and_skip_only_when_widths_differ():
 def test_causal_with_the_stated_receptive_field(kernel_size, levels):
   layer, params = _layer_and_params(channels=(3,) * levels, kernel_size=kernel_size,
                                     input_size=1)
+  # Positive weights and inputs keep every ReLU active, so that the gradient
+  # reaches the oldest input of the receptive field (a dead unit could cut it).
+  params = jax.tree_util.tree_map(jnp.abs, params)
   field = tcn_lib.receptive_field(kernel_size, levels)
   assert field == 1 + 2 * (kernel_size - 1) * (2**levels - 1)
   length = field + 5
-  xs = jnp.asarray(np.random.default_rng(1).normal(size=(1, length, 1)), jnp.float32)
+  xs = jnp.asarray(np.abs(np.random.default_rng(1).normal(size=(1, length, 1))) + 0.1,
+                   jnp.float32)
   t = length - 3
   grad = jax.grad(lambda x: layer.apply(params, x)[1][0, t].sum())(xs)[0, :, 0]
   assert np.all(np.asarray(grad[t + 1:]) == 0), "output t depends on a later input"
