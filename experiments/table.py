@@ -47,14 +47,17 @@ def run_pair(task: str, model: str, *, root: pathlib.Path, budget: float, quick:
              overrides: list[str], rerun: bool, collect_only: bool = False, log=print) -> dict:
   """Trains one pair unless it already finished; returns its ``final.json`` plus wall time.
 
-  With ``collect_only`` nothing is trained: a pair without a finished run
-  gives ``{"missing": True}``.
+  A run stopped by a signal is not finished: it is resumed. With
+  ``collect_only`` nothing is trained: a pair without a finished run gives
+  ``{"missing": True}``.
   """
   workdir = root / task / model
   final_path = workdir / "final.json"
-  if final_path.exists() and not rerun:
+  previous = json.loads(final_path.read_text()) if final_path.exists() else None
+  interrupted = previous is not None and previous["stopped_by"] in ("SIGTERM", "SIGINT")
+  if previous is not None and not interrupted and not rerun:
     log(f"{task}/{model}: using the finished run in {workdir}")
-    return json.loads(final_path.read_text())
+    return previous
   if collect_only:
     return {"missing": True}
   command = [sys.executable, "-m", "experiments.train",

@@ -233,3 +233,12 @@ def test_select_best_survives_a_resume(tmp_path):
   # The resumed run compares against the first run's best, loaded from disk.
   assert record["value"] >= first["value"]
   assert final["validation/mse"] == pytest.approx(record["value"], rel=1e-5)
+
+
+def test_a_run_stopped_by_a_signal_is_not_finished(tmp_path):
+  workdir = tmp_path / "adding" / "tcn"
+  workdir.mkdir(parents=True)
+  (workdir / "final.json").write_text(json.dumps(_result(7, 9, "SIGTERM", None)))
+  result = table.run_pair("adding", "tcn", root=tmp_path, budget=1.0, quick=True,
+                          overrides=[], rerun=False, collect_only=True, log=lambda line: None)
+  assert result == {"missing": True}
