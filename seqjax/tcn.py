@@ -28,15 +28,15 @@ Shapes: B batch (any leading axes), T time, D input features, C channels.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from seqjax import _checks
-from seqjax.layers import Layer
-from seqjax.types import Array, Params, PRNGKey
+from seqjax.layers import Layer, _keep_mask
+from seqjax.types import Array, Params
 
 
 class ConvHistory(NamedTuple):
@@ -213,18 +213,15 @@ def tcn(channels: Sequence[int],
       z, ext1 = _causal_conv(history.conv1, xs, weights[0], convs[0]["b"], dilation, keep)
       z = jax.nn.relu(z)
       if training and rate > 0:
-        z = z * _keep(keys[2 * i], z.shape, z.dtype)
+        z = z * _keep_mask(keys[2 * i], rate, z.shape, z.dtype)
       z, ext2 = _causal_conv(history.conv2, z, weights[1], convs[1]["b"], dilation, keep)
       z = jax.nn.relu(z)
       if training and rate > 0:
-        z = z * _keep(keys[2 * i + 1], z.shape, z.dtype)
+        z = z * _keep_mask(keys[2 * i + 1], rate, z.shape, z.dtype)
       skip = xs @ level["skip"]["w"] + level["skip"]["b"] if "skip" in level else xs
       new_carry.append((ext1, ext2))
       xs = jax.nn.relu(z + skip)
     return new_carry, xs
-
-  def _keep(key, shape, dtype):
-    return jax.random.bernoulli(key, 1.0 - rate, shape).astype(dtype) / (1.0 - rate)
 
   def apply(params, xs, carry=None, *, mask=None, reset=None, key=None,
             training=False, time_major=False, recurrent_dropout=None):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from experiments.tasks import benchmark_models
 from seqjax.data import mnist
+from seqjax.language_model import cross_entropy
 from seqjax.sequence_model import count_params, sequence_model
 from seqjax.train.loop import Task
 
@@ -59,11 +59,8 @@ def build(config, workdir):
   def loss_fn(params, batch, carry, rng, training):
     logits = model.apply(params, batch["inputs"], key=rng, training=training)
     weight = batch["weight"]
-    log_probs = jnp.take_along_axis(
-        jax.nn.log_softmax(logits), batch["labels"][:, None], axis=-1)[:, 0]
-    total = -jnp.sum(weight * log_probs)
+    total, count = cross_entropy(logits[:, None], batch["labels"][:, None], weight[:, None])
     correct = jnp.sum(weight * (logits.argmax(-1) == batch["labels"]))
-    count = jnp.sum(weight)
     return total / count, (carry, {"nll_sum": total, "correct": correct, "count": count})
 
   task = Task(

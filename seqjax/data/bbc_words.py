@@ -78,14 +78,12 @@ import json
 import os
 import pathlib
 import re
-import tempfile
-import warnings
 import zipfile
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from seqjax.data.shakespeare import default_cache_dir
+from seqjax.data.cache import default_cache_dir, write_atomically
 
 PathLike = Union[str, os.PathLike]
 
@@ -406,29 +404,6 @@ def _tokenize_corpus(sources: Mapping[str, bytes]) -> dict[str, np.ndarray]:
   }
 
 
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-  """Writes a cache file, or warns if it cannot: the cache is an optimisation.
-
-  As in ``seqjax.data.shakespeare``: a temporary file renamed into place, so
-  a reader (or a concurrent writer) never sees half a file.
-  """
-  tmp = None
-  try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}_", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
-    os.replace(tmp, path)
-  except OSError as e:
-    warnings.warn(f"could not write the cache file {path} ({e}); the data will "
-                  f"be preprocessed again next time (set $SEQJAX_CACHE or "
-                  f"cache_dir to a writable folder)")
-  finally:
-    if tmp is not None and os.path.exists(tmp):
-      os.unlink(tmp)
-
-
 def _read_cache(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
   if not path.is_file():
     return None
@@ -467,7 +442,7 @@ def _load_corpus(directory: Optional[PathLike],
     corpus = _tokenize_corpus(sources)
     buffer = io.BytesIO()
     np.savez(buffer, **corpus)
-    _write_atomically(cache_file, buffer.getvalue())
+    write_atomically(cache_file, buffer.getvalue())
   return corpus
 
 

