@@ -17,7 +17,8 @@ def lm_config(variant: str, *, corpus: str, seq_len: int, batch_size: int, embed
 
   Args:
     models: ``{model: dict(hidden_size=, num_layers=, levels=, kernel_size=, dropout=)}``.
-    training: ``{model or "rnn_family": dict(optimizer=..., lr=..., clip=...)}``.
+    training: ``{key: dict(optimizer=..., lr=..., clip=...)}``; a model uses
+      its own key if present, else ``"tcn"`` or ``"rnn_family"``.
   """
   model, quick = benchmark_models.parse_variant(variant)
   config = char_lm.get_config("default")
@@ -34,7 +35,7 @@ def lm_config(variant: str, *, corpus: str, seq_len: int, batch_size: int, embed
   config.model.tied = tied
   for field, value in models[model].items():
     config.model[field] = value
-  settings = training["tcn" if model == "tcn" else "rnn_family"]
+  settings = training.get(model) or training["tcn" if model == "tcn" else "rnn_family"]
   config.optimizer.name = settings["optimizer"]
   config.optimizer.learning_rate = settings["lr"]
   config.optimizer.clip_global_norm = settings["clip"]
