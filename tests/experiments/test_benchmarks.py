@@ -41,6 +41,10 @@ def test_paper_settings_where_the_paper_gives_them():
   assert (copy.model.kernel_size, copy.model.levels) == (8, 8)
   assert copy.data.blank_length == 1000 and copy.optimizer.name == "rmsprop"
   assert _config("adding", "lstm").model.hidden_size == 130
+  # The word-LM LSTM keeps the paper's SGD 30; the GRU and RNN, which it
+  # diverges, override the RNN family's rate with their own.
+  rates = {m: _config("lm_bbc_words", m).optimizer.learning_rate for m in ("lstm", "gru", "rnn")}
+  assert rates == {"lstm": 30.0, "gru": 4.0, "rnn": 1.0}
 
 
 def test_variant_parsing():
