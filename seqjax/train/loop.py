@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
+from seqjax.sequence_model import count_params
 from seqjax.train import checkpoint as checkpoint_lib
 from seqjax.train import metrics as metrics_lib
 from seqjax.train import optim, preemption, sharding
@@ -224,7 +225,7 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
       final_path.write_text(json.dumps(
           {"step": step, "num_steps": config.num_steps, "stopped_by": stopped_by,
            "selected_step": selected, "train_seconds": train_seconds, "metrics": final,
-           "num_params": int(sum(np.size(p) for p in jax.tree_util.tree_leaves(state.params)))},
+           "num_params": count_params(state.params)},
           indent=2))
   finally:
     writer.close()
