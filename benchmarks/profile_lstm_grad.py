@@ -101,7 +101,7 @@ def main():
   print(f"  {(wall - kernel_time) * 1e3:8.2f} ms  wall time outside kernels (executor, thread pool, "
         f"waiting; negative if kernels overlapped)")
   print(f"  {launches // n:8d}     kernel launches per gradient")
-  print(f"slowest kernels (ms per gradient, calls per gradient):")
+  print("slowest kernels (ms per gradient, calls per gradient):")
   kernels = {k: v for k, v in seconds.items() if part(k) not in (None,) and not part(k).startswith("executor")}
   for name, total in sorted(kernels.items(), key=lambda kv: -kv[1])[:args.top]:
     print(f"  {total / n * 1e3:8.2f} ms  {calls[name] // n:5d}x  {name}")

@@ -17,7 +17,6 @@ import time
 from typing import Any, Callable, Iterable, Mapping, NamedTuple, Optional
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
