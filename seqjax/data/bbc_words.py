@@ -83,6 +83,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from seqjax.data import vocab as vocab_lib
 from seqjax.data.cache import default_cache_dir, write_atomically
 
 PathLike = Union[str, os.PathLike]
@@ -118,8 +119,6 @@ _TOKEN = re.compile(r"[$£€¥%&]|[^\W_]+(?:(?:[-'&]|(?<=\d)[.,](?=\d))[^\W_]+)
 _CONTRACTION = re.compile(r"(.+?)(n't|'s|'re|'ve|'ll|'d|'m)")
 
 # WordVocab's JSON format.
-_FORMAT = "seqjax.WordVocab"
-_VERSION = 1
 
 _CACHE_KEYS = frozenset({"words", "ids", "offsets", "names", "split"})
 
@@ -189,12 +188,8 @@ class WordVocab:
     if len(set(words)) != len(words):
       duplicates = sorted(w for w, n in collections.Counter(words).items() if n > 1)
       raise ValueError(f"words must be distinct, got duplicates {duplicates[:5]}")
-    if (isinstance(self.unk_id, bool) or not isinstance(self.unk_id, (int, np.integer))
-        or not 0 <= self.unk_id < len(words)):
-      raise ValueError(f"unk_id must be an index into words (0..{len(words) - 1}), "
-                       f"got {self.unk_id!r}")
+    object.__setattr__(self, "unk_id", vocab_lib.check_unk_id(self.unk_id, words, "words"))
     object.__setattr__(self, "words", words)
-    object.__setattr__(self, "unk_id", int(self.unk_id))
     object.__setattr__(self, "_index", {w: i for i, w in enumerate(words)})
 
   @classmethod
@@ -274,27 +269,13 @@ class WordVocab:
     Returns:
       The ``T`` words; ``unk_id`` decodes to ``unk``.
     """
-    ids = np.asarray(ids)
-    if ids.ndim > 1:
-      raise ValueError(f"ids must be one sequence (T,), got shape {ids.shape}; "
-                       f"decode each row separately")
-    if ids.size == 0:
-      return []
-    if not np.issubdtype(ids.dtype, np.integer):
-      raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
-    ids = ids.reshape(-1)
-    bad = (ids < 0) | (ids >= self.size)
-    if bad.any():
-      raise ValueError(f"ids must be in [0, {self.size}) for this vocabulary of "
-                       f"size {self.size}, got {ids[bad][0]}")
+    ids = vocab_lib.check_ids(ids, self.size)
     words = self.words
     return [words[i] for i in ids.tolist()]
 
   def to_json(self) -> str:
     """This vocabulary as a JSON string (keeps every id, for ``from_json``)."""
-    return json.dumps({"format": _FORMAT, "version": _VERSION,
-                       "words": list(self.words), "unk_id": self.unk_id},
-                      ensure_ascii=True)
+    return vocab_lib.vocab_to_json("WordVocab", "words", self.words, self.unk_id)
 
   @classmethod
   def from_json(cls, s: str) -> "WordVocab":
@@ -303,21 +284,7 @@ class WordVocab:
     Raises:
       ValueError: if ``s`` is not a vocabulary written by ``to_json``.
     """
-    try:
-      data = json.loads(s)
-    except (TypeError, ValueError) as e:
-      raise ValueError(f"s must be the JSON written by WordVocab.to_json, "
-                       f"got {str(s)[:60]!r}: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
-      raise ValueError(f"s must be the JSON written by WordVocab.to_json "
-                       f"(format {_FORMAT!r}), got {str(s)[:60]!r}")
-    if data.get("version") != _VERSION:
-      raise ValueError(f"unsupported WordVocab JSON version {data.get('version')!r}, "
-                       f"expected {_VERSION}")
-    words = data.get("words")
-    if not isinstance(words, list):
-      raise ValueError(f"WordVocab JSON must hold a list 'words', got {words!r}")
-    return cls(tuple(words), data.get("unk_id"))
+    return cls(*vocab_lib.vocab_from_json(s, "WordVocab", "words"))
 
 
 def corpus_dir() -> pathlib.Path:

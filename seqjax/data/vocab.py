@@ -21,8 +21,70 @@ from typing import Any
 
 import numpy as np
 
-_FORMAT = "seqjax.CharVocab"
-_VERSION = 1
+_VERSION = 1  # of the JSON format of CharVocab and bbc_words.WordVocab
+
+
+def check_unk_id(unk_id: Any, entries: tuple, name: str) -> int:
+  """``unk_id`` as an int index into ``entries`` (named ``name`` in errors)."""
+  if (isinstance(unk_id, bool) or not isinstance(unk_id, (int, np.integer))
+      or not 0 <= unk_id < len(entries)):
+    raise ValueError(f"unk_id must be an index into {name} (0..{len(entries) - 1}), "
+                     f"got {unk_id!r}")
+  return int(unk_id)
+
+
+def check_ids(ids: Any, size: int) -> np.ndarray:
+  """Ids to decode as a flat integer array (T,), each in ``[0, size)``.
+
+  Args:
+    ids: integer ids (T,) (a list, numpy or JAX array) or one id.
+    size: the vocabulary's size.
+  """
+  ids = np.asarray(ids)
+  if ids.ndim > 1:
+    raise ValueError(f"ids must be one sequence (T,), got shape {ids.shape}; "
+                     f"decode each row separately")
+  if ids.size == 0:
+    return np.zeros((0,), np.int64)
+  if not np.issubdtype(ids.dtype, np.integer):
+    raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+  ids = ids.reshape(-1)
+  bad = (ids < 0) | (ids >= size)
+  if bad.any():
+    raise ValueError(f"ids must be in [0, {size}) for this vocabulary of "
+                     f"size {size}, got {ids[bad][0]}")
+  return ids
+
+
+def vocab_to_json(kind: str, field: str, entries: tuple, unk_id: int) -> str:
+  """The JSON of a vocabulary class ``kind`` (e.g. ``"CharVocab"``) whose
+  entries are stored under ``field``."""
+  return json.dumps({"format": f"seqjax.{kind}", "version": _VERSION,
+                     field: list(entries), "unk_id": unk_id}, ensure_ascii=True)
+
+
+def vocab_from_json(s: str, kind: str, field: str) -> tuple[tuple, Any]:
+  """``(entries, unk_id)`` from the JSON ``vocab_to_json`` wrote for ``kind``.
+
+  Raises:
+    ValueError: if ``s`` is not such a JSON string.
+  """
+  form = f"seqjax.{kind}"
+  try:
+    data = json.loads(s)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f"s must be the JSON written by {kind}.to_json, "
+                     f"got {str(s)[:60]!r}: {e}") from None
+  if not isinstance(data, dict) or data.get("format") != form:
+    raise ValueError(f"s must be the JSON written by {kind}.to_json "
+                     f"(format {form!r}), got {str(s)[:60]!r}")
+  if data.get("version") != _VERSION:
+    raise ValueError(f"unsupported {kind} JSON version {data.get('version')!r}, "
+                     f"expected {_VERSION}")
+  entries = data.get(field)
+  if not isinstance(entries, list):
+    raise ValueError(f"{kind} JSON must hold a list {field!r}, got {entries!r}")
+  return tuple(entries), data.get("unk_id")
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -57,12 +119,8 @@ class CharVocab:
         raise ValueError(f"chars must hold single characters, got {c!r}")
     if len(set(chars)) != len(chars):
       raise ValueError(f"chars must be distinct, got duplicates in {chars!r}")
-    if (isinstance(self.unk_id, bool) or not isinstance(self.unk_id, (int, np.integer))
-        or not 0 <= self.unk_id < len(chars)):
-      raise ValueError(f"unk_id must be an index into chars (0..{len(chars) - 1}), "
-                       f"got {self.unk_id!r}")
+    object.__setattr__(self, "unk_id", check_unk_id(self.unk_id, chars, "chars"))
     object.__setattr__(self, "chars", chars)
-    object.__setattr__(self, "unk_id", int(self.unk_id))
     known = [i for i in range(len(chars)) if i != self.unk_id]
     top = max((ord(chars[i]) for i in known), default=-1)
     table = np.full(top + 2, self.unk_id, dtype=np.int32)
@@ -129,26 +187,12 @@ class CharVocab:
     Returns:
       The string of ``len(ids)`` characters; ``unk_id`` decodes to ``unk``.
     """
-    ids = np.asarray(ids)
-    if ids.ndim > 1:
-      raise ValueError(f"ids must be one sequence (T,), got shape {ids.shape}; "
-                       f"decode each row separately")
-    if ids.size == 0:
-      return ""
-    if not np.issubdtype(ids.dtype, np.integer):
-      raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
-    ids = ids.reshape(-1)
-    bad = (ids < 0) | (ids >= self.size)
-    if bad.any():
-      raise ValueError(f"ids must be in [0, {self.size}) for this vocabulary of "
-                       f"size {self.size}, got {ids[bad][0]}")
+    ids = check_ids(ids, self.size)
     return "".join(np.asarray(self.chars, dtype=object)[ids])
 
   def to_json(self) -> str:
     """This vocabulary as a JSON string (keeps every id, for ``from_json``)."""
-    return json.dumps({"format": _FORMAT, "version": _VERSION,
-                       "chars": list(self.chars), "unk_id": self.unk_id},
-                      ensure_ascii=True)
+    return vocab_to_json("CharVocab", "chars", self.chars, self.unk_id)
 
   @classmethod
   def from_json(cls, s: str) -> "CharVocab":
@@ -157,18 +201,4 @@ class CharVocab:
     Raises:
       ValueError: if ``s`` is not a vocabulary written by ``to_json``.
     """
-    try:
-      data = json.loads(s)
-    except (TypeError, ValueError) as e:
-      raise ValueError(f"s must be the JSON written by CharVocab.to_json, "
-                       f"got {str(s)[:60]!r}: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != _FORMAT:
-      raise ValueError(f"s must be the JSON written by CharVocab.to_json "
-                       f"(format {_FORMAT!r}), got {str(s)[:60]!r}")
-    if data.get("version") != _VERSION:
-      raise ValueError(f"unsupported CharVocab JSON version {data.get('version')!r}, "
-                       f"expected {_VERSION}")
-    chars = data.get("chars")
-    if not isinstance(chars, list):
-      raise ValueError(f"CharVocab JSON must hold a list 'chars', got {chars!r}")
-    return cls(tuple(chars), data.get("unk_id"))
+    return cls(*vocab_from_json(s, "CharVocab", "chars"))
