@@ -118,8 +118,6 @@ _TOKEN = re.compile(r"[$£€¥%&]|[^\W_]+(?:(?:[-'&]|(?<=\d)[.,](?=\d))[^\W_]+)
 # PTB's contractions; "n't" takes its n from the verb ("ca n't", "do n't").
 _CONTRACTION = re.compile(r"(.+?)(n't|'s|'re|'ve|'ll|'d|'m)")
 
-# WordVocab's JSON format.
-
 _CACHE_KEYS = frozenset({"words", "ids", "offsets", "names", "split"})
 
 

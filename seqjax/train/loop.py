@@ -151,8 +151,8 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
     return results
 
   target = parse_stop_when(config.get("stop_when", ""))
-  best = _BestParams(config.get("select_best", ""), workdir, state.params) if config.get(
-      "select_best", "") else None
+  select_best = config.get("select_best", "")
+  best = _BestParams(select_best, workdir, state.params) if select_best else None
   final_path = workdir / "final.json"
   previous_seconds = 0.0
   if start and final_path.exists():
