@@ -164,7 +164,7 @@ def _with_recurrent_dropout(cell: Cell, template: Carry, key: PRNGKey,
     return cell.step(params, drop(carry), x)
 
   # No fast path: a fused whole-sequence kernel cannot see the mask.
-  return cell._replace(step=step, sequence=None,
+  return cell._replace(step=step, sequence=None, onednn=None,
                        name=f"{cell.name} with recurrent_dropout={rate}")
 
 
@@ -193,8 +193,8 @@ def recurrent(cell: Cell,
       right padding and ``mask`` each sequence starts at its last real step.
     unroll: ``lax.scan`` unroll factor, > 0.
     remat: recompute each step in the backward pass (``jax.checkpoint``).
-    implementation: ``"auto"``, ``"scan"`` or ``"fast"``, as in
-      ``seqjax.unroll``; recurrent dropout always uses the scan of ``step``.
+    implementation: ``"auto"``, ``"scan"``, ``"fast"`` or ``"onednn"``, as
+      in ``seqjax.unroll``; recurrent dropout always uses the scan of ``step``.
 
   Returns:
     A ``Layer`` with ``output_size = cell.output_size``.
@@ -202,7 +202,7 @@ def recurrent(cell: Cell,
   if not isinstance(cell, Cell):
     raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
   unroll_factor = _checks.positive_int("unroll", unroll)
-  _checks.one_of("implementation", implementation, ("auto", "scan", "fast"))
+  _checks.one_of("implementation", implementation, scan.IMPLEMENTATIONS)
   reverse, remat = bool(reverse), bool(remat)
 
   def apply(params, xs, carry=None, *, mask=None, reset=None, key=None,

@@ -152,6 +152,10 @@ def reverse_restart(reset: Array) -> Array:
   return jnp.concatenate([reset[1:], jnp.zeros_like(reset[:1])], axis=0)
 
 
+#: The values of ``unroll(..., implementation=...)``.
+IMPLEMENTATIONS = ("auto", "scan", "fast", "onednn")
+
+
 def unroll(cell: Cell,
            params: Params,
            xs: Array,
@@ -202,7 +206,11 @@ def unroll(cell: Cell,
       whole sequence its own way and ignores it. The LSTM, GRU and RNN fast paths are ``jax.custom_vjp``
       functions with a hand-written backward pass: reverse mode (``grad``,
       ``vjp``) works, forward mode (``jvp``, ``jacfwd``) does not; use
-      ``implementation="scan"`` for it.
+      ``implementation="scan"`` for it. ``"onednn"`` runs the cell's oneDNN
+      CPU kernel (``cell.onednn``: the LSTM without peepholes), the primitive
+      behind PyTorch's CPU ``nn.LSTM``; opt-in, CPU and float32 only, no
+      ``mask``/``reset``, compiled on first use (``pip install
+      "seqjax[onednn]"``; see ``seqjax/_native/onednn.py``).
 
   Returns:
     ``(final_carry, ys)`` with ``ys`` of shape ``(*B, T, O)`` (``(T, *B, O)``
@@ -216,7 +224,7 @@ def unroll(cell: Cell,
   """
   if not isinstance(cell, Cell):
     raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
-  _checks.one_of("implementation", implementation, ("auto", "scan", "fast"))
+  _checks.one_of("implementation", implementation, IMPLEMENTATIONS)
   _checks.positive_int("unroll", unroll)
   xs_shape = _checks.shape_of(xs)
   if len(xs_shape) < 2:
@@ -256,6 +264,9 @@ def unroll(cell: Cell,
 
   if implementation == "fast" and cell.sequence is None:
     raise ValueError(f"implementation='fast' but {cell.name} has no fast path")
+  if implementation == "onednn" and cell.onednn is None:
+    raise ValueError(f"implementation='onednn' but {cell.name} has no oneDNN kernel "
+                     f"(the LSTM without peepholes has one)")
   use_fast = cell.sequence is not None and (
       implementation == "fast" or
       (implementation == "auto" and jax.default_backend() in cell.fast_on))
@@ -271,6 +282,9 @@ def unroll(cell: Cell,
     return new_carry, y_t
 
   def run(carry, xs, mask, restart):
+    if implementation == "onednn":
+      return cell.onednn(params, carry, xs, mask=mask, restart=restart,
+                         restart_carry=initial, reverse=reverse)
     if use_fast:
       return cell.sequence(params, carry, xs, mask=mask, restart=restart,
                            restart_carry=initial, reverse=reverse)

@@ -73,6 +73,11 @@ class Cell(NamedTuple):
     fast_on: backends (``jax.default_backend()`` names) on which
       ``unroll(..., implementation="auto")`` picks ``sequence`` over the plain
       scan; chosen by measurement (see ``benchmarks/``).
+    onednn: optional whole-sequence CPU kernel from oneDNN (the library behind
+      PyTorch's CPU ``nn.LSTM``), signature as ``sequence``; only
+      ``unroll(..., implementation="onednn")`` uses it (see
+      ``seqjax/_native/onednn.py``). Like ``sequence`` it must be replaced
+      when ``step`` is.
   """
 
   init: Callable[[PRNGKey, int], Params]
@@ -84,6 +89,7 @@ class Cell(NamedTuple):
   name: str
   sequence: Optional[Callable[..., tuple[Carry, Array]]] = None
   fast_on: tuple[str, ...] = ("cpu", "gpu", "tpu")
+  onednn: Optional[Callable[..., tuple[Carry, Array]]] = None
 
   def __repr__(self) -> str:
     return f"Cell({self.name})"

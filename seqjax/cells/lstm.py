@@ -97,7 +97,7 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
     h = jax.nn.sigmoid(o_pre) * jnp.tanh(c)
     return LSTMCarry(h=h, c=c), h
 
-  sequence = None
+  sequence = onednn = None
   if not peephole:
     recurrence = _fused.lstm_recurrence(forget_bias, coupled)
 
@@ -107,10 +107,22 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
                                   restart_carry=restart_carry, reverse=reverse)
       return LSTMCarry(*final), ys
 
+  if not peephole and not coupled:
+
+    def onednn(params, carry, xs, *, mask, restart, restart_carry, reverse):
+      del restart_carry
+      if mask is not None or restart is not None:
+        raise ValueError("implementation='onednn' supports neither mask nor reset; use "
+                         "implementation='fast' for padded or packed batches")
+      from seqjax._native import onednn as kernel  # noqa: PLC0415 (builds on first use)
+      final, ys = kernel.lstm_sequence(params["w_x"], params["w_h"], params["b"], forget_bias,
+                                       carry, xs, reverse=reverse)
+      return LSTMCarry(*final), ys
+
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"{name}(hidden_size={hidden_size}, forget_bias={forget_bias}, "
-              f"peephole={peephole})", sequence=sequence)
+              f"peephole={peephole})", sequence=sequence, onednn=onednn)
 
 
 def lstm(hidden_size: int,
@@ -152,7 +164,10 @@ def lstm(hidden_size: int,
   Without peepholes the cell has a whole-sequence fast path (``Cell.sequence``,
   used by ``seqjax.unroll`` by default): a ``jax.custom_vjp`` loop whose weight
   gradients are computed after the loop as matrix products; reverse-mode only
-  (``unroll(..., implementation="scan")`` for ``jax.jvp``).
+  (``unroll(..., implementation="scan")`` for ``jax.jvp``). On CPU,
+  ``implementation="onednn"`` runs oneDNN's LSTM primitive instead (what
+  PyTorch's CPU ``nn.LSTM`` runs; float32, no mask or reset; see
+  ``seqjax/_native/onednn.py``).
 
   Args:
     hidden_size: H, > 0.

@@ -49,7 +49,7 @@ def _carry_as_output(cell: Cell, params: Params) -> Cell:
         [leaf.reshape(batch_shape + (-1,)).astype(jnp.float32)
          for leaf in jax.tree_util.tree_leaves(carry)], -1)
 
-  return cell._replace(step=step, output_size=size, sequence=None)
+  return cell._replace(step=step, output_size=size, sequence=None, onednn=None)
 
 
 def state_distance(cell: Cell, params: Params, inputs: Array, carry_a: Carry,

@@ -1,0 +1,220 @@
+"""oneDNN's LSTM as a CPU kernel for ``unroll(..., implementation="onednn")``.
+
+PyTorch's CPU ``nn.LSTM`` is oneDNN's RNN primitive (with
+``torch.backends.mkldnn.enabled = False`` its inference is 3x slower here).
+XLA:CPU cannot fuse a recurrence's per-step work into one kernel, so this
+module offers the same primitive to JAX: ``onednn_lstm.cc`` registers XLA FFI
+custom calls (inference, training forward, backward), compiled with the
+system C++ compiler on first use against the headers that ship with jaxlib and
+the ``onednn-cpu-gomp`` / ``onednn-devel-cpu-gomp`` wheels
+(``pip install "seqjax[onednn]"``), and cached under ``$SEQJAX_CACHE/native``
+(default ``~/.cache/seqjax/native``). ``SEQJAX_ONEDNN_ROOT`` points at another
+oneDNN (a prefix with ``include/oneapi/dnnl/dnnl.hpp`` and
+``lib/libdnnl.so``); ``CXX`` picks the compiler.
+
+The kernel is opt-in and CPU-only: float32, no mask or reset (padded batches
+use the ``"fast"`` path). ``availability()`` says whether it can run here.
+oneDNN threads with OpenMP; ``OMP_NUM_THREADS`` sets its thread count.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import math
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from seqjax.data import cache
+
+_SOURCE = pathlib.Path(__file__).with_name("onednn_lstm.cc")
+_TARGETS = ("SeqjaxLstmInference", "SeqjaxLstmTraining", "SeqjaxLstmBackward")
+_INSTALL_HINT = ('install oneDNN with pip install "seqjax[onednn]" (the '
+                 "onednn-cpu-gomp and onednn-devel-cpu-gomp wheels) or set "
+                 "SEQJAX_ONEDNN_ROOT to a prefix with include/oneapi/dnnl/dnnl.hpp "
+                 "and lib/libdnnl.so")
+
+
+class OneDNNUnavailable(RuntimeError):
+  """The oneDNN kernel cannot be built or loaded here; the message says why."""
+
+
+def _candidate_roots() -> list[pathlib.Path]:
+  roots = []
+  if os.environ.get("SEQJAX_ONEDNN_ROOT"):
+    roots.append(pathlib.Path(os.environ["SEQJAX_ONEDNN_ROOT"]))
+  # pip installs the wheels' data files (include/, lib/) under the prefix.
+  return roots + [pathlib.Path(sys.prefix), pathlib.Path("/usr/local"), pathlib.Path("/usr")]
+
+
+def _onednn_root(candidates: Optional[list[pathlib.Path]] = None) -> pathlib.Path:
+  """The first prefix with oneDNN's headers and library."""
+  candidates = _candidate_roots() if candidates is None else candidates
+  for root in candidates:
+    if ((root / "include" / "oneapi" / "dnnl" / "dnnl.hpp").is_file() and
+        any((root / "lib").glob("libdnnl.so*"))):
+      return root
+  raise OneDNNUnavailable(
+      f"implementation='onednn' needs oneDNN, not found under "
+      f"{', '.join(str(c) for c in candidates)}: {_INSTALL_HINT}")
+
+
+def _compiler() -> str:
+  for name in (os.environ.get("CXX"), "g++", "c++", "clang++"):
+    if name and shutil.which(name):
+      return shutil.which(name)
+  raise OneDNNUnavailable("implementation='onednn' compiles a small C++ kernel on first use "
+                          "and found no C++ compiler (set CXX, or install g++)")
+
+
+def _build() -> pathlib.Path:
+  root, cxx = _onednn_root(), _compiler()
+  jax_include = pathlib.Path(jax.ffi.include_dir())
+  lib_dir = (root / "lib").resolve()
+  source = _SOURCE.read_bytes()
+  key = hashlib.sha256(b"\0".join([
+      source, str(root.resolve()).encode(), cxx.encode(), jax.__version__.encode(),
+      (jax_include / "xla" / "ffi" / "api" / "api.h").read_bytes()])).hexdigest()[:16]
+  out_dir = cache.default_cache_dir() / "native"
+  target = out_dir / f"libseqjax_onednn_{key}.so"
+  if target.is_file():
+    return target
+  out_dir.mkdir(parents=True, exist_ok=True)
+  # Compile to a private name, then rename: concurrent builds (pytest -n 2)
+  # each produce a complete library and the last rename wins.
+  fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+  os.close(fd)
+  command = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-w",
+             f"-I{jax_include}", f"-I{root / 'include'}", str(_SOURCE), "-o", tmp,
+             f"-L{lib_dir}", "-ldnnl", f"-Wl,-rpath,{lib_dir}"]
+  try:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+      raise OneDNNUnavailable(f"compiling the oneDNN kernel failed ({' '.join(command)}):\n"
+                              f"{result.stderr[-4000:]}")
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, target)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+  return target
+
+
+_lock = threading.Lock()
+_library: Optional[ctypes.CDLL] = None
+
+
+def _load() -> ctypes.CDLL:
+  """Builds (once, cached on disk), loads and registers the kernel."""
+  global _library
+  with _lock:
+    if _library is None:
+      library = ctypes.CDLL(str(_build()))
+      for name in _TARGETS:
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, name)),
+                                    platform="cpu")
+      library.seqjax_lstm_workspace_bytes.restype = ctypes.c_int64
+      library.seqjax_lstm_workspace_bytes.argtypes = [ctypes.c_int64] * 4
+      _library = library
+  return _library
+
+
+def availability() -> tuple[bool, str]:
+  """``(True, path of the built kernel)`` or ``(False, why not)``; builds it if needed."""
+  try:
+    _load()
+    return True, str(_build())
+  except OneDNNUnavailable as e:
+    return False, str(e)
+
+
+def _check(x: jax.Array, h0: jax.Array, w_h: jax.Array) -> None:
+  if jax.default_backend() != "cpu":
+    raise ValueError(f"implementation='onednn' runs on CPU only; the default backend is "
+                     f"{jax.default_backend()!r} (use implementation='fast' or 'auto')")
+  for name, a in (("xs", x), ("carry", h0), ("params", w_h)):
+    if a.dtype != jnp.float32:
+      raise TypeError(f"implementation='onednn' supports float32 only; {name} is {a.dtype}")
+  if x.shape[0] == 0 or x.shape[1] == 0:
+    raise ValueError(f"implementation='onednn' needs at least one time step and one "
+                     f"sequence; xs has shape (T, B, D) = {x.shape}")
+
+
+def _shapes(x, w_h):
+  t, b, _ = x.shape
+  h = w_h.shape[0]
+  return jax.ShapeDtypeStruct((t, b, h), x.dtype), jax.ShapeDtypeStruct((b, h), x.dtype)
+
+
+def _call(name, results, *args):
+  return jax.ffi.ffi_call(name, results, vmap_method="sequential")(*args)
+
+
+@jax.custom_vjp
+def _lstm(x, h0, c0, w_x, w_h, b):
+  _load()
+  ys, state = _shapes(x, w_h)
+  return tuple(_call("SeqjaxLstmInference", (ys, state, state), x, h0, c0, w_x, w_h, b))
+
+
+def _lstm_fwd(x, h0, c0, w_x, w_h, b):
+  library = _load()
+  ys, state = _shapes(x, w_h)
+  t, batch, d = x.shape
+  size = library.seqjax_lstm_workspace_bytes(t, batch, d, w_h.shape[0])
+  if size < 0:
+    raise ValueError(f"oneDNN has no LSTM for T={t}, B={batch}, D={d}, H={w_h.shape[0]}")
+  workspace = jax.ShapeDtypeStruct((size,), jnp.uint8)
+  y, h_t, c_t, ws = _call("SeqjaxLstmTraining", (ys, state, state, workspace),
+                          x, h0, c0, w_x, w_h, b)
+  return (y, h_t, c_t), (x, h0, c0, w_x, w_h, b, y, h_t, c_t, ws)
+
+
+def _lstm_bwd(saved, cotangents):
+  results = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in saved[:6])
+  return tuple(_call("SeqjaxLstmBackward", results, *saved, *cotangents))
+
+
+_lstm.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+def lstm_sequence(w_x, w_h, b, forget_bias: float, carry, xs, *, reverse: bool):
+  """The LSTM of ``seqjax.cells.lstm`` (no peepholes) over a sequence, by oneDNN.
+
+  Args:
+    w_x: (D, 4H); w_h: (H, 4H); b: (4H,), gates i, f, g, o.
+    forget_bias: added to the forget gate's bias.
+    carry: ``(h, c)``, each (*B, H).
+    xs: time-major inputs (T, *B, D), float32.
+    reverse: process time right to left; outputs stay in input order.
+
+  Returns:
+    ``((h_T, c_T), ys)`` with ys (T, *B, H).
+  """
+  w_x, w_h, b, xs = (jnp.asarray(a) for a in (w_x, w_h, b, xs))
+  h0, c0 = (jnp.asarray(a) for a in carry)
+  batch_shape = tuple(xs.shape[1:-1])
+  rows = math.prod(batch_shape)
+  x = xs.reshape(xs.shape[0], rows, xs.shape[-1])
+  h0, c0 = h0.reshape(rows, -1), c0.reshape(rows, -1)
+  _check(x, h0, w_h)
+  hidden = w_h.shape[0]
+  if forget_bias:
+    b = b.at[hidden:2 * hidden].add(forget_bias)
+  if reverse:
+    x = jnp.flip(x, 0)
+  y, h_t, c_t = _lstm(x, h0, c0, w_x, w_h, b)
+  if reverse:
+    y = jnp.flip(y, 0)
+  shape = batch_shape + (hidden,)
+  return (h_t.reshape(shape), c_t.reshape(shape)), y.reshape(xs.shape[:1] + shape)
