@@ -7,7 +7,10 @@ float32 sequences of length T with D input features, in three implementations:
 * ``seqjax``: ``seqjax.unroll`` of ``seqjax.cells.{lstm,gru,rnn}`` with
   ``implementation=--seqjax-implementation`` (default ``auto``); for a cell
   with a whole-sequence fast path (``cell.sequence``) also ``seqjax-scan``,
-  the plain ``lax.scan`` of ``step``, so the two can be compared;
+  the plain ``lax.scan`` of ``step``, so the two can be compared; for a cell
+  with a oneDNN kernel (the LSTM) also ``seqjax-onednn``
+  (``implementation="onednn"``: oneDNN's RNN primitive through XLA FFI, the
+  primitive PyTorch's CPU ``nn.LSTM`` runs) when the CPU backend can build it;
 * ``flax``: ``flax.linen.RNN`` of ``OptimizedLSTMCell``/``GRUCell``/``SimpleCell``;
 * ``torch``: ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (``batch_first``), on CUDA if
   available, else on the CPU with ``--threads`` intra-op threads (default:
@@ -80,7 +83,7 @@ GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 SECTIONS = ("throughput", "memory", "linear", "compile")
 # Repeats whose slowest and fastest differ by more than this get a note.
 SPREAD_WARNING = 1.5
-IMPLS = ("seqjax", "seqjax-scan", "seqjax-fast", "flax", "torch")
+IMPLS = ("seqjax", "seqjax-scan", "seqjax-fast", "seqjax-onednn", "flax", "torch")
 
 DEFAULTS = dict(shapes="100x256,1000x256,100x1024", batch=64, input_size=32, repeats=3,
                 min_seconds=0.5, peak_size=2048, memory_length=100_000, memory_batch=16,
@@ -212,8 +215,14 @@ class JaxWorker:
       cell = _seqjax_cell(name, 8)
       fast = cell.sequence is not None and jax.default_backend() in cell.fast_on
       cells[name] = {"has_sequence": cell.sequence is not None,
+                     "has_onednn": cell.onednn is not None,
                      "auto": "fast" if fast else "scan"}
+    onednn = (False, "the oneDNN kernel runs on the CPU backend only")
+    if jax.default_backend() == "cpu":
+      from seqjax._native import onednn as kernel  # pylint: disable=import-outside-toplevel
+      onednn = kernel.availability()
     return {"backend": jax.default_backend(), "device": jax.devices()[0].device_kind,
+            "onednn": {"available": onednn[0], "detail": onednn[1]},
             "versions": {"jax": jax.__version__, "flax": flax.__version__,
                          "optax": optax.__version__},
             "cells": cells}
@@ -609,7 +618,7 @@ def _worker_name(impl: str) -> str:
 def _implementation(impl: str, args) -> str:
   """The ``unroll(implementation=...)`` of a seqjax row."""
   return {"seqjax": args.seqjax_implementation, "seqjax-scan": "scan",
-          "seqjax-fast": "fast"}.get(impl, "")
+          "seqjax-fast": "fast", "seqjax-onednn": "onednn"}.get(impl, "")
 
 
 # ----------------------------------------------------------------------------
@@ -634,11 +643,17 @@ def _fmt_bytes(value) -> str:
 
 
 def _impls_for(cell: str, args, info: dict) -> list[str]:
-  """``--impls``, with ``seqjax-scan`` after ``seqjax`` where the cell has a fast path."""
+  """``--impls``, with ``seqjax-scan`` after ``seqjax`` where the cell has a fast path
+  and ``seqjax-onednn`` where it has a oneDNN kernel that builds here."""
   impls = list(args.impls)
-  if ("seqjax" in impls and info["seqjax"]["cells"].get(cell, {}).get("has_sequence")
+  features = info["seqjax"]["cells"].get(cell, {})
+  if ("seqjax" in impls and features.get("has_sequence")
       and "seqjax-scan" not in impls and args.seqjax_implementation != "scan"):
     impls.insert(impls.index("seqjax") + 1, "seqjax-scan")
+  if ("seqjax" in impls and features.get("has_onednn") and info["seqjax"]["onednn"]["available"]
+      and "seqjax-onednn" not in impls and args.seqjax_implementation != "onednn"):
+    after = "seqjax-scan" if "seqjax-scan" in impls else "seqjax"
+    impls.insert(impls.index(after) + 1, "seqjax-onednn")
   return impls
 
 
@@ -864,7 +879,8 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--impls", default="seqjax,flax,torch",
                       help="of " + ",".join(IMPLS) + "; seqjax-scan is added for cells with a "
                       "fast path")
-  parser.add_argument("--seqjax-implementation", default="auto", choices=("auto", "scan", "fast"),
+  parser.add_argument("--seqjax-implementation", default="auto",
+                      choices=("auto", "scan", "fast", "onednn"),
                       help="unroll(implementation=...) of the 'seqjax' rows")
   parser.add_argument("--repeats", type=int, default=None, help="default 3")
   parser.add_argument("--min-seconds", type=float, default=None,
@@ -881,7 +897,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--memory-batch", type=int, default=None)
   parser.add_argument("--memory-hidden", type=int, default=None)
   parser.add_argument("--memory-implementation", default="auto",
-                      choices=("auto", "scan", "fast"),
+                      choices=("auto", "scan", "fast", "onednn"),
                       help="the unroll implementation (remat applies to every one)")
   parser.add_argument("--memory-run-fraction", type=float, default=0.5,
                       help="run a variant only if its predicted memory is at most this share "
@@ -956,6 +972,10 @@ def main(argv=None) -> dict:
           + ", ".join(f"{k} {v}" for k, v in info["seqjax"]["versions"].items())
           + (f", torch {info['torch']['versions']['torch']} ({info['torch']['device']})"
              if "torch" in info else ""), flush=True)
+    onednn = info["seqjax"]["onednn"]
+    print(f"oneDNN kernel (seqjax-onednn): "
+          f"{'built, ' + onednn['detail'] if onednn['available'] else 'not available: ' + onednn['detail']}",
+          flush=True)
     if "throughput" in args.sections:
       peaks = ", ".join(f"{'JAX' if name == 'seqjax' else name} {info[name]['peak_gflops']:.1f}"
                         for name in ("seqjax", "torch")

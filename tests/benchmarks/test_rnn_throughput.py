@@ -58,8 +58,11 @@ def test_quick_run_in_worker_processes(tmp_path):
   rows = _table_rows(result.stdout)
   saved = json.loads(path.read_text())
   impls = {row["impl"] for row in saved["throughput"]}
-  # seqjax-scan joins seqjax where the LSTM has a whole-sequence fast path.
-  assert impls in ({"seqjax", "flax"}, {"seqjax", "seqjax-scan", "flax"}), impls
+  # seqjax-scan joins seqjax where the LSTM has a whole-sequence fast path, and
+  # seqjax-onednn where its oneDNN kernel builds (the CI installs oneDNN).
+  assert saved["info"]["seqjax"]["onednn"]["available"], saved["info"]["seqjax"]["onednn"]
+  assert impls == {"seqjax", "seqjax-scan", "seqjax-onednn", "flax"}, impls
+  assert "oneDNN kernel (seqjax-onednn): built" in result.stdout
   assert {key[3].split(" ")[0] for key in rows} == impls, result.stdout
   assert all(key[:3] == ("lstm", 8, 16) for key in rows), result.stdout
   assert re.search(r"\| seqjax \(auto: (fast|scan)\) \|", result.stdout), result.stdout
