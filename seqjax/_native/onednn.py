@@ -1,10 +1,12 @@
-"""oneDNN's LSTM as a CPU kernel for ``unroll(..., implementation="onednn")``.
+"""oneDNN's RNN primitives as CPU kernels for ``unroll(..., implementation="onednn")``.
 
 PyTorch's CPU ``nn.LSTM`` is oneDNN's RNN primitive (with
 ``torch.backends.mkldnn.enabled = False`` its inference is 3x slower here).
 XLA:CPU cannot fuse a recurrence's per-step work into one kernel, so this
-module offers the same primitive to JAX: ``onednn_lstm.cc`` registers XLA FFI
-custom calls (inference, training forward, backward), compiled with the
+module offers the same primitives to JAX for the LSTM, the GRU (reset gate
+after the recurrent product, oneDNN's linear-before-reset GRU) and the Elman
+RNN: ``onednn_rnn.cc`` registers XLA FFI custom calls (inference, training
+forward, backward), compiled with the
 system C++ compiler on first use against the headers that ship with jaxlib and
 the ``onednn-cpu-gomp`` / ``onednn-devel-cpu-gomp`` wheels
 (``pip install "seqjax[onednn]"``), and cached under ``$SEQJAX_CACHE/native``
@@ -34,11 +36,15 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from seqjax.data import cache
 
-_SOURCE = pathlib.Path(__file__).with_name("onednn_lstm.cc")
-_TARGETS = ("SeqjaxLstmInference", "SeqjaxLstmTraining", "SeqjaxLstmBackward")
+_SOURCE = pathlib.Path(__file__).with_name("onednn_rnn.cc")
+_TARGETS = ("SeqjaxLstmInference", "SeqjaxLstmTraining", "SeqjaxLstmBackward",
+            "SeqjaxHInference", "SeqjaxHTraining", "SeqjaxHBackward")
+# The `cell` codes of onednn_rnn.cc.
+_LSTM, _GRU, _RNN_TANH, _RNN_RELU = 0, 1, 2, 3
 _INSTALL_HINT = ('install oneDNN with pip install "seqjax[onednn]" (the '
                  "onednn-cpu-gomp and onednn-devel-cpu-gomp wheels) or set "
                  "SEQJAX_ONEDNN_ROOT to a prefix with include/oneapi/dnnl/dnnl.hpp "
@@ -123,8 +129,8 @@ def _load() -> ctypes.CDLL:
       for name in _TARGETS:
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, name)),
                                     platform="cpu")
-      library.seqjax_lstm_workspace_bytes.restype = ctypes.c_int64
-      library.seqjax_lstm_workspace_bytes.argtypes = [ctypes.c_int64] * 4
+      library.seqjax_rnn_workspace_bytes.restype = ctypes.c_int64
+      library.seqjax_rnn_workspace_bytes.argtypes = [ctypes.c_int32] + [ctypes.c_int64] * 4
       _library = library
   return _library
 
@@ -136,6 +142,13 @@ def availability() -> tuple[bool, str]:
     return True, str(_build())
   except OneDNNUnavailable as e:
     return False, str(e)
+
+
+def check_flags(mask, restart) -> None:
+  """The kernels run whole sequences: no ``mask`` or ``reset``."""
+  if mask is not None or restart is not None:
+    raise ValueError("implementation='onednn' supports neither mask nor reset; use "
+                     "implementation='fast' for padded or packed batches")
 
 
 def _check(x: jax.Array, h0: jax.Array, w_h: jax.Array) -> None:
@@ -156,8 +169,24 @@ def _shapes(x, w_h):
   return jax.ShapeDtypeStruct((t, b, h), x.dtype), jax.ShapeDtypeStruct((b, h), x.dtype)
 
 
-def _call(name, results, *args):
-  return jax.ffi.ffi_call(name, results, vmap_method="sequential")(*args)
+def _call(name, results, *args, **attributes):
+  return jax.ffi.ffi_call(name, results, vmap_method="sequential")(*args, **attributes)
+
+
+def _workspace(cell: int, x, w_h) -> jax.ShapeDtypeStruct:
+  t, batch, d = x.shape
+  size = _load().seqjax_rnn_workspace_bytes(cell, t, batch, d, w_h.shape[0])
+  if size < 0:
+    raise ValueError(f"oneDNN has no kernel for cell {cell}, T={t}, B={batch}, D={d}, "
+                     f"H={w_h.shape[0]}")
+  return jax.ShapeDtypeStruct((size,), jnp.uint8)
+
+
+def _like(arrays):
+  return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arrays)
+
+
+# LSTM: carry (h, c).
 
 
 @jax.custom_vjp
@@ -168,31 +197,71 @@ def _lstm(x, h0, c0, w_x, w_h, b):
 
 
 def _lstm_fwd(x, h0, c0, w_x, w_h, b):
-  library = _load()
+  _load()
   ys, state = _shapes(x, w_h)
-  t, batch, d = x.shape
-  size = library.seqjax_lstm_workspace_bytes(t, batch, d, w_h.shape[0])
-  if size < 0:
-    raise ValueError(f"oneDNN has no LSTM for T={t}, B={batch}, D={d}, H={w_h.shape[0]}")
-  workspace = jax.ShapeDtypeStruct((size,), jnp.uint8)
-  y, h_t, c_t, ws = _call("SeqjaxLstmTraining", (ys, state, state, workspace),
+  y, h_t, c_t, ws = _call("SeqjaxLstmTraining", (ys, state, state, _workspace(_LSTM, x, w_h)),
                           x, h0, c0, w_x, w_h, b)
   return (y, h_t, c_t), (x, h0, c0, w_x, w_h, b, y, h_t, c_t, ws)
 
 
 def _lstm_bwd(saved, cotangents):
-  results = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in saved[:6])
-  return tuple(_call("SeqjaxLstmBackward", results, *saved, *cotangents))
+  return tuple(_call("SeqjaxLstmBackward", _like(saved[:6]), *saved, *cotangents))
 
 
 _lstm.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+# GRU and RNN: carry h; ``cell`` is a code of onednn_rnn.cc.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _h_cell(cell, x, h0, w_x, w_h, b):
+  _load()
+  ys, state = _shapes(x, w_h)
+  return tuple(_call("SeqjaxHInference", (ys, state), x, h0, w_x, w_h, b,
+                     cell=np.int32(cell)))
+
+
+def _h_cell_fwd(cell, x, h0, w_x, w_h, b):
+  _load()
+  ys, state = _shapes(x, w_h)
+  y, h_t, ws = _call("SeqjaxHTraining", (ys, state, _workspace(cell, x, w_h)),
+                     x, h0, w_x, w_h, b, cell=np.int32(cell))
+  return (y, h_t), (x, h0, w_x, w_h, b, y, h_t, ws)
+
+
+def _h_cell_bwd(cell, saved, cotangents):
+  return tuple(_call("SeqjaxHBackward", _like(saved[:5]), *saved, *cotangents,
+                     cell=np.int32(cell)))
+
+
+_h_cell.defvjp(_h_cell_fwd, _h_cell_bwd)
+
+
+def _run(kernel, w_x, w_h, b, carry, xs, reverse):
+  """Flattens the batch axes to one, flips time for ``reverse`` and runs
+  ``kernel(x, *carry, w_x, w_h, b) -> (y, *final)`` on (T, B, D) inputs."""
+  w_x, w_h, b, xs = (jnp.asarray(a) for a in (w_x, w_h, b, xs))
+  carry = tuple(jnp.asarray(a) for a in carry)
+  batch_shape = tuple(xs.shape[1:-1])
+  rows = math.prod(batch_shape)
+  x = xs.reshape(xs.shape[0], rows, xs.shape[-1])
+  carry = tuple(c.reshape(rows, -1) for c in carry)
+  _check(x, carry[0], w_h)
+  if reverse:
+    x = jnp.flip(x, 0)
+  y, *final = kernel(x, *carry, w_x, w_h, b)
+  if reverse:
+    y = jnp.flip(y, 0)
+  shape = batch_shape + (w_h.shape[0],)
+  return tuple(f.reshape(shape) for f in final), y.reshape(xs.shape[:1] + shape)
 
 
 def lstm_sequence(w_x, w_h, b, forget_bias: float, carry, xs, *, reverse: bool):
   """The LSTM of ``seqjax.cells.lstm`` (no peepholes) over a sequence, by oneDNN.
 
   Args:
-    w_x: (D, 4H); w_h: (H, 4H); b: (4H,), gates i, f, g, o.
+    w_x: (D, 4H); w_h: (H, 4H); b: (4H,), gates i, f, g, o (oneDNN's order).
     forget_bias: added to the forget gate's bias.
     carry: ``(h, c)``, each (*B, H).
     xs: time-major inputs (T, *B, D), float32.
@@ -201,20 +270,51 @@ def lstm_sequence(w_x, w_h, b, forget_bias: float, carry, xs, *, reverse: bool):
   Returns:
     ``((h_T, c_T), ys)`` with ys (T, *B, H).
   """
-  w_x, w_h, b, xs = (jnp.asarray(a) for a in (w_x, w_h, b, xs))
-  h0, c0 = (jnp.asarray(a) for a in carry)
-  batch_shape = tuple(xs.shape[1:-1])
-  rows = math.prod(batch_shape)
-  x = xs.reshape(xs.shape[0], rows, xs.shape[-1])
-  h0, c0 = h0.reshape(rows, -1), c0.reshape(rows, -1)
-  _check(x, h0, w_h)
-  hidden = w_h.shape[0]
+  hidden = jnp.shape(w_h)[0]
   if forget_bias:
-    b = b.at[hidden:2 * hidden].add(forget_bias)
-  if reverse:
-    x = jnp.flip(x, 0)
-  y, h_t, c_t = _lstm(x, h0, c0, w_x, w_h, b)
-  if reverse:
-    y = jnp.flip(y, 0)
-  shape = batch_shape + (hidden,)
-  return (h_t.reshape(shape), c_t.reshape(shape)), y.reshape(xs.shape[:1] + shape)
+    b = jnp.asarray(b).at[hidden:2 * hidden].add(forget_bias)
+  return _run(_lstm, w_x, w_h, b, carry, xs, reverse)
+
+
+def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool):
+  """The GRU of ``seqjax.cells.gru`` (``reset_after=True``) over a sequence, by oneDNN.
+
+  seqjax stacks the gates r, z, n; oneDNN's linear-before-reset GRU wants
+  u (= z), r, n, with a fourth bias block for ``b_hn``. The columns are
+  permuted here, so autodiff maps the gradients back.
+
+  Args:
+    w_x: (D, 3H); w_h: (H, 3H); b: (3H,), gates r, z, n; b_hn: (H,).
+    h: (*B, H) initial state.
+    xs: time-major inputs (T, *B, D), float32.
+    reverse: process time right to left; outputs stay in input order.
+
+  Returns:
+    ``((h_T,), ys)`` with ys (T, *B, H).
+  """
+  hidden = jnp.shape(w_h)[0]
+
+  def zrn(w):
+    w = jnp.asarray(w)
+    blocks = w.reshape(w.shape[:-1] + (3, hidden))
+    return blocks[..., (1, 0, 2), :].reshape(w.shape)
+
+  bias = jnp.concatenate([zrn(b), jnp.asarray(b_hn)])
+  return _run(functools.partial(_h_cell, _GRU), zrn(w_x), zrn(w_h), bias, (h,), xs, reverse)
+
+
+def rnn_sequence(w_x, w_h, b, activation: str, h, xs, *, reverse: bool):
+  """The Elman RNN of ``seqjax.cells.rnn`` (tanh or relu) over a sequence, by oneDNN.
+
+  Args:
+    w_x: (D, H); w_h: (H, H); b: (H,).
+    activation: ``"tanh"`` or ``"relu"``.
+    h: (*B, H) initial state.
+    xs: time-major inputs (T, *B, D), float32.
+    reverse: process time right to left; outputs stay in input order.
+
+  Returns:
+    ``((h_T,), ys)`` with ys (T, *B, H).
+  """
+  code = {"tanh": _RNN_TANH, "relu": _RNN_RELU}[activation]
+  return _run(functools.partial(_h_cell, code), w_x, w_h, b, (h,), xs, reverse)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 
 from seqjax import _checks
 from seqjax import init as initializers
+from seqjax._native import onednn as _onednn
 from seqjax.cells import _common, _fused
 from seqjax.types import Cell
 
@@ -117,7 +118,7 @@ def gru(hidden_size: int,
     h = (1.0 - z) * n + z * h_prev
     return h, h
 
-  sequence = None
+  sequence = onednn = None
   if reset_after:
     recurrence = _fused.gru_recurrence()
 
@@ -130,7 +131,14 @@ def gru(hidden_size: int,
           reverse=reverse)
       return final, ys
 
+    def onednn(params, h, xs, *, mask, restart, restart_carry, reverse):
+      del restart_carry
+      _onednn.check_flags(mask, restart)
+      (final,), ys = _onednn.gru_sequence(params["w_x"], params["w_h"], params["b"],
+                                          params["b_hn"], h, xs, reverse=reverse)
+      return final, ys
+
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"gru(hidden_size={hidden_size}, reset_after={reset_after})",
-              sequence=sequence)
+              sequence=sequence, onednn=onednn)

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 
 from seqjax import _checks
 from seqjax import init as initializers
+from seqjax._native import onednn as _onednn
 from seqjax.cells import _common, _fused
 from seqjax.types import Cell, LSTMCarry
 
@@ -111,12 +112,9 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
 
     def onednn(params, carry, xs, *, mask, restart, restart_carry, reverse):
       del restart_carry
-      if mask is not None or restart is not None:
-        raise ValueError("implementation='onednn' supports neither mask nor reset; use "
-                         "implementation='fast' for padded or packed batches")
-      from seqjax._native import onednn as kernel  # noqa: PLC0415 (builds on first use)
-      final, ys = kernel.lstm_sequence(params["w_x"], params["w_h"], params["b"], forget_bias,
-                                       carry, xs, reverse=reverse)
+      _onednn.check_flags(mask, restart)
+      final, ys = _onednn.lstm_sequence(params["w_x"], params["w_h"], params["b"], forget_bias,
+                                        carry, xs, reverse=reverse)
       return LSTMCarry(*final), ys
 
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),

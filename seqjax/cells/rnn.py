@@ -12,6 +12,7 @@ import jax.numpy as jnp
 
 from seqjax import _checks
 from seqjax import init as initializers
+from seqjax._native import onednn as _onednn
 from seqjax.cells import _common, _fused
 from seqjax.types import Cell
 
@@ -64,7 +65,7 @@ def rnn(hidden_size: int,
     h = act(x @ params["w_x"] + h @ params["w_h"] + params["b"])
     return h, h
 
-  sequence = None
+  sequence = onednn = None
   if activation in ("tanh", "relu"):
     recurrence = _fused.rnn_recurrence(activation)
 
@@ -75,10 +76,17 @@ def rnn(hidden_size: int,
           reverse=reverse)
       return final, ys
 
+    def onednn(params, h, xs, *, mask, restart, restart_carry, reverse):
+      del restart_carry
+      _onednn.check_flags(mask, restart)
+      (final,), ys = _onednn.rnn_sequence(params["w_x"], params["w_h"], params["b"], activation,
+                                          h, xs, reverse=reverse)
+      return final, ys
+
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"rnn(hidden_size={hidden_size}, activation={_common.activation_name(activation)})",
-              sequence=sequence)
+              sequence=sequence, onednn=onednn)
 
 
 def jordan(hidden_size: int,

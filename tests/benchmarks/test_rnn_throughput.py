@@ -85,7 +85,9 @@ def test_without_torch_says_so_and_compares_the_rest(monkeypatch, capsys):
                          "--seqjax-implementation", "scan", "--in-process"])
   out = capsys.readouterr().out
   assert "torch is not installed" in out
-  (row,) = results["throughput"]
-  assert row["impl"] == "seqjax" and row["implementation"] == "scan"
+  rows = {row["impl"]: row for row in results["throughput"]}
+  assert set(rows) == {"seqjax", "seqjax-onednn"}, rows  # the RNN has a oneDNN kernel
+  row = rows["seqjax"]
+  assert row["implementation"] == "scan" and rows["seqjax-onednn"]["implementation"] == "onednn"
   assert _positive_finite(row["train_tokens_per_s"]) and _positive_finite(row["infer_tokens_per_s"])
   assert "| rnn | 8 | 16 | seqjax (scan) |" in out

@@ -1,4 +1,4 @@
-"""``unroll(..., implementation="onednn")``: oneDNN's LSTM against the plain scan.
+"""``unroll(..., implementation="onednn")``: oneDNN's RNN kernels against the plain scan.
 
 The reference is ``seqjax.unroll(..., implementation="scan")``, autodiff of a
 ``lax.scan`` of the cell's own ``step``: outputs, final carries and gradients
@@ -19,19 +19,29 @@ from jax.test_util import check_grads
 import seqjax
 from seqjax import layers
 from seqjax._native import onednn
-from seqjax.cells import gru, lstm, tied_lstm
+from seqjax.cells import gru, lstm, rnn, tied_lstm
+
+CELLS = {
+    "lstm": lambda hidden, forget_bias: lstm(hidden, forget_bias=forget_bias),
+    "gru": lambda hidden, forget_bias: gru(hidden),
+    "rnn_tanh": lambda hidden, forget_bias: rnn(hidden),
+    "rnn_relu": lambda hidden, forget_bias: rnn(hidden, activation="relu"),
+}
 
 
-def _problem(batch_shape, hidden=5, length=6, features=4, forget_bias=0.7, seed=0):
-  cell = lstm(hidden, forget_bias=forget_bias)
+def _problem(batch_shape, hidden=5, length=6, features=4, forget_bias=0.7, seed=0, name="lstm"):
+  cell = CELLS[name](hidden, forget_bias)
   k_p, k_x, k_c = jax.random.split(jax.random.PRNGKey(seed), 3)
   params = cell.init(k_p, features)
-  # Nonzero biases, so that the bias gradient is exercised per gate.
-  params = dict(params, b=0.1 * jnp.cos(jnp.arange(4 * hidden, dtype=jnp.float32)))
+  # Nonzero biases, so that every bias gradient is exercised per gate.
+  params = {k: v + 0.1 * jnp.cos(jnp.arange(v.size, dtype=v.dtype).reshape(v.shape))
+            if k.startswith("b") else v for k, v in params.items()}
   xs = jax.random.normal(k_x, batch_shape + (length, features))
-  k_h, k_cc = jax.random.split(k_c)
-  carry = seqjax.LSTMCarry(h=0.5 * jax.random.normal(k_h, batch_shape + (hidden,)),
-                           c=0.5 * jax.random.normal(k_cc, batch_shape + (hidden,)))
+  zeros = cell.initial_carry(params, batch_shape)
+  leaves, treedef = jax.tree_util.tree_flatten(zeros)
+  keys = jax.random.split(k_c, len(leaves))
+  carry = jax.tree_util.tree_unflatten(
+      treedef, [0.5 * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves)])
   return cell, params, xs, carry
 
 
@@ -42,8 +52,9 @@ def _loss(cell, implementation, reverse, time_major=False):
     if time_major:
       ys = jnp.swapaxes(ys, 0, 1)
     weights = jnp.cos(jnp.arange(ys.size, dtype=ys.dtype).reshape(ys.shape))
-    return (jnp.sum(weights * ys) + 0.5 * jnp.sum(ys ** 2) + jnp.sum(jnp.sin(final.h))
-            + jnp.sum(final.c ** 2))
+    final = jax.tree_util.tree_leaves(final)
+    return (jnp.sum(weights * ys) + 0.5 * jnp.sum(ys ** 2) + jnp.sum(jnp.sin(final[0]))
+            + sum(jnp.sum(leaf ** 2) for leaf in final[1:]))
   return loss
 
 
@@ -53,10 +64,11 @@ def test_the_kernel_builds_here():
   assert pathlib.Path(detail).is_file()
 
 
+@pytest.mark.parametrize("name", sorted(CELLS))
 @pytest.mark.parametrize("batch_shape", [(3,), (), (2, 3)])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_outputs_and_gradients_match_the_scan(batch_shape, reverse):
-  cell, params, xs, carry = _problem(batch_shape)
+def test_outputs_and_gradients_match_the_scan(name, batch_shape, reverse):
+  cell, params, xs, carry = _problem(batch_shape, name=name)
   got = jax.jit(lambda p, x, c: seqjax.unroll(cell, p, x, c, reverse=reverse,
                                               implementation="onednn"))(params, xs, carry)
   want = seqjax.unroll(cell, params, xs, carry, reverse=reverse, implementation="scan")
@@ -77,14 +89,16 @@ def test_forget_bias_and_time_major(forget_bias):
   want = seqjax.unroll(cell, params, xs, carry, implementation="scan")
   np.testing.assert_allclose(got[1], jnp.swapaxes(want[1], 0, 1), atol=1e-5, rtol=1e-5)
   np.testing.assert_allclose(got[0].c, want[0].c, atol=1e-5, rtol=1e-5)
+  assert set(params) == {"w_x", "w_h", "b"}
   grad = jax.grad(_loss(cell, "onednn", False, time_major=True))(params, xs_tm, carry)
   expected = jax.grad(_loss(cell, "scan", False))(params, xs, carry)
   for a, b in zip(jax.tree_util.tree_leaves(grad), jax.tree_util.tree_leaves(expected)):
     np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_check_grads_on_the_custom_vjp():
-  cell, params, xs, carry = _problem((2,), hidden=3, length=4, features=2)
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh"])
+def test_check_grads_on_the_custom_vjp(name):
+  cell, params, xs, carry = _problem((2,), hidden=3, length=4, features=2, name=name)
   loss = _loss(cell, "onednn", False)
   check_grads(lambda p, x: loss(p, x, carry), (params, xs), order=1, modes=["rev"],
               eps=1e-2, atol=2e-2, rtol=2e-2)
@@ -122,7 +136,8 @@ def test_unsupported_uses_raise_clear_errors():
     seqjax.unroll(cell, params, xs.astype(jnp.bfloat16), implementation="onednn")
   with pytest.raises(ValueError, match="at least one time step"):
     seqjax.unroll(cell, params, xs[:, :0], implementation="onednn")
-  for other in (lstm(5, peephole=True), tied_lstm(5), gru(5)):
+  for other in (lstm(5, peephole=True), tied_lstm(5), gru(5, reset_after=False),
+                rnn(5, activation="sigmoid")):
     p = other.init(jax.random.PRNGKey(0), 4)
     with pytest.raises(ValueError, match="has no oneDNN kernel"):
       seqjax.unroll(other, p, xs, implementation="onednn")
