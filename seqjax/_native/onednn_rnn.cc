@@ -148,17 +148,52 @@ Prepared& Cached(const Shape& s, Stage stage) {
   return *slot;
 }
 
-// oneDNN's scratchpad (tens of MB for long sequences). A fresh zeroed vector
-// per call costs more than the RNN itself (page faults), so each thread keeps
-// one buffer and grows it when needed; it is never read before written.
-void* Scratch(size_t bytes) {
-  thread_local std::unique_ptr<char[]> buffer;
-  thread_local size_t capacity = 0;
-  if (bytes > capacity) {
-    buffer.reset(new char[bytes]);
-    capacity = bytes;
+// oneDNN's scratchpad: tens of MB for long sequences. A fresh buffer per call
+// costs more than the RNN itself (the page faults of first touch), and XLA
+// runs custom calls on whichever of its threads is free, so the buffers are
+// pooled process-wide rather than per thread: a call borrows the largest free
+// buffer (growing it if it is too small) and returns it when done. Scratch is
+// never read before it is written, so it is not cleared.
+class ScratchPool {
+ public:
+  struct Lease {
+    ScratchPool* pool;
+    std::unique_ptr<char[]> data;
+    size_t size;
+    ~Lease() { pool->Return(std::move(data), size); }
+  };
+
+  std::unique_ptr<Lease> Borrow(size_t bytes) {
+    std::unique_ptr<char[]> data;
+    size_t size = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        auto largest = std::prev(free_.end());
+        size = largest->first;
+        data = std::move(largest->second);
+        free_.erase(largest);
+      }
+    }
+    if (size < bytes) {
+      data.reset(new char[bytes]);
+      size = bytes;
+    }
+    return std::unique_ptr<Lease>(new Lease{this, std::move(data), size});
   }
-  return buffer.get();
+
+ private:
+  void Return(std::unique_ptr<char[]> data, size_t size) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.emplace(size, std::move(data));
+  }
+  std::mutex mu_;
+  std::multimap<size_t, std::unique_ptr<char[]>> free_;
+};
+
+ScratchPool& Scratch() {
+  static auto* pool = new ScratchPool();
+  return *pool;
 }
 
 memory Mem(const memory::desc& d, const void* data) {
@@ -166,17 +201,17 @@ memory Mem(const memory::desc& d, const void* data) {
 }
 
 // A weight in the primitive's layout: the user's buffer if it already is,
-// else a reordered copy.
+// else a reordered copy in a pooled buffer.
 struct Weight {
-  std::vector<char> storage;
+  std::unique_ptr<ScratchPool::Lease> storage;
   memory mem;
   Weight(memory user, const memory::desc& want, const dnnl::reorder& r, dnnl::stream& strm) {
     if (user.get_desc() == want) {
       mem = user;
       return;
     }
-    storage.resize(want.get_size());
-    mem = memory(want, Engine(), storage.data());
+    storage = Scratch().Borrow(want.get_size());
+    mem = memory(want, Engine(), storage->data.get());
     r.execute(strm, user, mem);
   }
 };
@@ -211,6 +246,7 @@ ffi::Error Forward(int32_t cell, const F32& x, const F32& h0, const F32* c0, con
     Weight wi(Mem(s.w_iter(), w_h.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_ITER),
               p.w_iter_reorder, strm);
     const memory::desc scratch = p.pd.scratchpad_desc();
+    auto lease = Scratch().Borrow(scratch.get_size());
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC_LAYER, Mem(s.src_layer(), x.typed_data())},
         {DNNL_ARG_SRC_ITER, Mem(s.state(), h0.typed_data())},
@@ -219,7 +255,7 @@ ffi::Error Forward(int32_t cell, const F32& x, const F32& h0, const F32* c0, con
         {DNNL_ARG_BIAS, Mem(s.bias(), b.typed_data())},
         {DNNL_ARG_DST_LAYER, Mem(s.dst_layer(), y->typed_data())},
         {DNNL_ARG_DST_ITER, Mem(s.state(), h_t->typed_data())},
-        {DNNL_ARG_SCRATCHPAD, Mem(scratch, Scratch(scratch.get_size()))},
+        {DNNL_ARG_SCRATCHPAD, Mem(scratch, lease->data.get())},
     };
     if (c0) {
       args[DNNL_ARG_SRC_ITER_C] = Mem(s.state(), c0->typed_data());
@@ -255,6 +291,7 @@ ffi::Error Backward(int32_t cell, const F32& x, const F32& h0, const F32* c0, co
       std::memset((*out)->untyped_data(), 0, (*out)->size_bytes());
     }
     const memory::desc scratch = p.pd.scratchpad_desc();
+    auto lease = Scratch().Borrow(scratch.get_size());
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC_LAYER, Mem(s.src_layer(), x.typed_data())},
         {DNNL_ARG_SRC_ITER, Mem(s.state(), h0.typed_data())},
@@ -271,7 +308,7 @@ ffi::Error Backward(int32_t cell, const F32& x, const F32& h0, const F32* c0, co
         {DNNL_ARG_DIFF_WEIGHTS_LAYER, Mem(s.w_layer(), (*g.dw_x)->typed_data())},
         {DNNL_ARG_DIFF_WEIGHTS_ITER, Mem(s.w_iter(), (*g.dw_h)->typed_data())},
         {DNNL_ARG_DIFF_BIAS, Mem(s.bias(), (*g.db)->typed_data())},
-        {DNNL_ARG_SCRATCHPAD, Mem(scratch, Scratch(scratch.get_size()))},
+        {DNNL_ARG_SCRATCHPAD, Mem(scratch, lease->data.get())},
     };
     if (c0) {
       args[DNNL_ARG_SRC_ITER_C] = Mem(s.state(), c0->typed_data());
