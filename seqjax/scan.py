@@ -238,6 +238,7 @@ def unroll(cell: Cell,
                      f"params were built for), got shape {xs_shape}")
 
   xs = jnp.asarray(xs)
+  layout_xs = xs
   if not time_major:
     xs = jnp.moveaxis(xs, -2, 0)
   batch_shape = tuple(xs.shape[1:-1])
@@ -281,10 +282,16 @@ def unroll(cell: Cell,
         new_carry, carry, custom_message=f"{cell.name}.step must return a carry like its input")
     return new_carry, y_t
 
+  if implementation == "onednn" and not remat:
+    # oneDNN reads either layout and runs either direction itself: no
+    # transposes or flips of xs or ys.
+    return cell.onednn(params, carry, layout_xs, mask=mask, restart=restart,
+                       restart_carry=initial, reverse=reverse, time_major=time_major)
+
   def run(carry, xs, mask, restart):
     if implementation == "onednn":
       return cell.onednn(params, carry, xs, mask=mask, restart=restart,
-                         restart_carry=initial, reverse=reverse)
+                         restart_carry=initial, reverse=reverse, time_major=True)
     if use_fast:
       return cell.sequence(params, carry, xs, mask=mask, restart=restart,
                            restart_carry=initial, reverse=reverse)

@@ -74,10 +74,11 @@ class Cell(NamedTuple):
       ``unroll(..., implementation="auto")`` picks ``sequence`` over the plain
       scan; chosen by measurement (see ``benchmarks/``).
     onednn: optional whole-sequence CPU kernel from oneDNN (the library behind
-      PyTorch's CPU ``nn.LSTM``), signature as ``sequence``; only
-      ``unroll(..., implementation="onednn")`` uses it (see
-      ``seqjax/_native/onednn.py``). Like ``sequence`` it must be replaced
-      when ``step`` is.
+      PyTorch's CPU ``nn.LSTM``), signature as ``sequence`` plus a keyword
+      ``time_major``: ``xs`` and ``ys`` may be batch-major ``(*B, T, ...)``,
+      which oneDNN reads without a transpose. Only ``unroll(...,
+      implementation="onednn")`` uses it (see ``seqjax/_native/onednn.py``).
+      Like ``sequence`` it must be replaced when ``step`` is.
   """
 
   init: Callable[[PRNGKey, int], Params]

@@ -130,7 +130,8 @@ def _load() -> ctypes.CDLL:
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, name)),
                                     platform="cpu")
       library.seqjax_rnn_workspace_bytes.restype = ctypes.c_int64
-      library.seqjax_rnn_workspace_bytes.argtypes = [ctypes.c_int32] + [ctypes.c_int64] * 4
+      library.seqjax_rnn_workspace_bytes.argtypes = ([ctypes.c_int32] + [ctypes.c_int64] * 4
+                                                     + [ctypes.c_bool] * 2)
       _library = library
   return _library
 
@@ -151,7 +152,7 @@ def check_flags(mask, restart) -> None:
                      "implementation='fast' for padded or packed batches")
 
 
-def _check(x: jax.Array, h0: jax.Array, w_h: jax.Array) -> None:
+def _check(x: jax.Array, h0: jax.Array, w_h: jax.Array, layout) -> None:
   if jax.default_backend() != "cpu":
     raise ValueError(f"implementation='onednn' runs on CPU only; the default backend is "
                      f"{jax.default_backend()!r} (use implementation='fast' or 'auto')")
@@ -159,26 +160,34 @@ def _check(x: jax.Array, h0: jax.Array, w_h: jax.Array) -> None:
     if a.dtype != jnp.float32:
       raise TypeError(f"implementation='onednn' supports float32 only; {name} is {a.dtype}")
   if x.shape[0] == 0 or x.shape[1] == 0:
+    shape = "(B, T, D)" if layout[0] else "(T, B, D)"
     raise ValueError(f"implementation='onednn' needs at least one time step and one "
-                     f"sequence; xs has shape (T, B, D) = {x.shape}")
+                     f"sequence; xs has shape {shape} = {x.shape}")
 
 
-def _shapes(x, w_h):
-  t, b, _ = x.shape
-  h = w_h.shape[0]
-  return jax.ShapeDtypeStruct((t, b, h), x.dtype), jax.ShapeDtypeStruct((b, h), x.dtype)
+# ``layout`` is ``(batch_major, reverse)``: x is (B, T, D) or (T, B, D), and
+# the primitive runs left to right or right to left. Both are attributes of
+# the FFI calls; neither copies data.
 
 
-def _call(name, results, *args, **attributes):
-  return jax.ffi.ffi_call(name, results, vmap_method="sequential")(*args, **attributes)
+def _shapes(layout, x, w_h):
+  hidden = w_h.shape[0]
+  batch = x.shape[0] if layout[0] else x.shape[1]
+  return (jax.ShapeDtypeStruct(x.shape[:2] + (hidden,), x.dtype),
+          jax.ShapeDtypeStruct((batch, hidden), x.dtype))
 
 
-def _workspace(cell: int, x, w_h) -> jax.ShapeDtypeStruct:
-  t, batch, d = x.shape
-  size = _load().seqjax_rnn_workspace_bytes(cell, t, batch, d, w_h.shape[0])
+def _call(name, layout, results, *args, **attributes):
+  return jax.ffi.ffi_call(name, results, vmap_method="sequential")(
+      *args, batch_major=bool(layout[0]), reverse=bool(layout[1]), **attributes)
+
+
+def _workspace(cell: int, layout, x, w_h) -> jax.ShapeDtypeStruct:
+  batch, t = x.shape[:2] if layout[0] else x.shape[1::-1]
+  d, h = x.shape[2], w_h.shape[0]
+  size = _load().seqjax_rnn_workspace_bytes(cell, t, batch, d, h, *map(bool, layout))
   if size < 0:
-    raise ValueError(f"oneDNN has no kernel for cell {cell}, T={t}, B={batch}, D={d}, "
-                     f"H={w_h.shape[0]}")
+    raise ValueError(f"oneDNN has no kernel for cell {cell}, T={t}, B={batch}, D={d}, H={h}")
   return jax.ShapeDtypeStruct((size,), jnp.uint8)
 
 
@@ -189,23 +198,24 @@ def _like(arrays):
 # LSTM: carry (h, c).
 
 
-@jax.custom_vjp
-def _lstm(x, h0, c0, w_x, w_h, b):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _lstm(layout, x, h0, c0, w_x, w_h, b):
   _load()
-  ys, state = _shapes(x, w_h)
-  return tuple(_call("SeqjaxLstmInference", (ys, state, state), x, h0, c0, w_x, w_h, b))
+  ys, state = _shapes(layout, x, w_h)
+  return tuple(_call("SeqjaxLstmInference", layout, (ys, state, state), x, h0, c0, w_x, w_h, b))
 
 
-def _lstm_fwd(x, h0, c0, w_x, w_h, b):
+def _lstm_fwd(layout, x, h0, c0, w_x, w_h, b):
   _load()
-  ys, state = _shapes(x, w_h)
-  y, h_t, c_t, ws = _call("SeqjaxLstmTraining", (ys, state, state, _workspace(_LSTM, x, w_h)),
+  ys, state = _shapes(layout, x, w_h)
+  y, h_t, c_t, ws = _call("SeqjaxLstmTraining", layout,
+                          (ys, state, state, _workspace(_LSTM, layout, x, w_h)),
                           x, h0, c0, w_x, w_h, b)
   return (y, h_t, c_t), (x, h0, c0, w_x, w_h, b, y, h_t, c_t, ws)
 
 
-def _lstm_bwd(saved, cotangents):
-  return tuple(_call("SeqjaxLstmBackward", _like(saved[:6]), *saved, *cotangents))
+def _lstm_bwd(layout, saved, cotangents):
+  return tuple(_call("SeqjaxLstmBackward", layout, _like(saved[:6]), *saved, *cotangents))
 
 
 _lstm.defvjp(_lstm_fwd, _lstm_bwd)
@@ -214,69 +224,73 @@ _lstm.defvjp(_lstm_fwd, _lstm_bwd)
 # GRU and RNN: carry h; ``cell`` is a code of onednn_rnn.cc.
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _h_cell(cell, x, h0, w_x, w_h, b):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _h_cell(cell, layout, x, h0, w_x, w_h, b):
   _load()
-  ys, state = _shapes(x, w_h)
-  return tuple(_call("SeqjaxHInference", (ys, state), x, h0, w_x, w_h, b,
+  ys, state = _shapes(layout, x, w_h)
+  return tuple(_call("SeqjaxHInference", layout, (ys, state), x, h0, w_x, w_h, b,
                      cell=np.int32(cell)))
 
 
-def _h_cell_fwd(cell, x, h0, w_x, w_h, b):
+def _h_cell_fwd(cell, layout, x, h0, w_x, w_h, b):
   _load()
-  ys, state = _shapes(x, w_h)
-  y, h_t, ws = _call("SeqjaxHTraining", (ys, state, _workspace(cell, x, w_h)),
+  ys, state = _shapes(layout, x, w_h)
+  y, h_t, ws = _call("SeqjaxHTraining", layout, (ys, state, _workspace(cell, layout, x, w_h)),
                      x, h0, w_x, w_h, b, cell=np.int32(cell))
   return (y, h_t), (x, h0, w_x, w_h, b, y, h_t, ws)
 
 
-def _h_cell_bwd(cell, saved, cotangents):
-  return tuple(_call("SeqjaxHBackward", _like(saved[:5]), *saved, *cotangents,
+def _h_cell_bwd(cell, layout, saved, cotangents):
+  return tuple(_call("SeqjaxHBackward", layout, _like(saved[:5]), *saved, *cotangents,
                      cell=np.int32(cell)))
 
 
 _h_cell.defvjp(_h_cell_fwd, _h_cell_bwd)
 
 
-def _run(kernel, w_x, w_h, b, carry, xs, reverse):
-  """Flattens the batch axes to one, flips time for ``reverse`` and runs
-  ``kernel(x, *carry, w_x, w_h, b) -> (y, *final)`` on (T, B, D) inputs."""
+def _run(kernel, w_x, w_h, b, carry, xs, reverse, time_major):
+  """Flattens the batch axes to one and runs ``kernel(layout, x, *carry, w_x,
+  w_h, b) -> (y, *final)`` on (T, B, D) or (B, T, D) inputs."""
   w_x, w_h, b, xs = (jnp.asarray(a) for a in (w_x, w_h, b, xs))
   carry = tuple(jnp.asarray(a) for a in carry)
-  batch_shape = tuple(xs.shape[1:-1])
-  rows = math.prod(batch_shape)
-  x = xs.reshape(xs.shape[0], rows, xs.shape[-1])
-  carry = tuple(c.reshape(rows, -1) for c in carry)
-  _check(x, carry[0], w_h)
-  if reverse:
-    x = jnp.flip(x, 0)
-  y, *final = kernel(x, *carry, w_x, w_h, b)
-  if reverse:
-    y = jnp.flip(y, 0)
-  shape = batch_shape + (w_h.shape[0],)
-  return tuple(f.reshape(shape) for f in final), y.reshape(xs.shape[:1] + shape)
+  hidden = w_h.shape[0]
+  if time_major:
+    batch_shape = tuple(xs.shape[1:-1])
+    x = xs.reshape(xs.shape[0], math.prod(batch_shape), xs.shape[-1])
+  else:
+    batch_shape = tuple(xs.shape[:-2])
+    x = xs.reshape((math.prod(batch_shape),) + xs.shape[-2:])
+  carry = tuple(c.reshape(math.prod(batch_shape), -1) for c in carry)
+  layout = (not time_major, bool(reverse))
+  _check(x, carry[0], w_h, layout)
+  y, *final = kernel(layout, x, *carry, w_x, w_h, b)
+  ys_shape = ((xs.shape[0],) + batch_shape if time_major else batch_shape + xs.shape[-2:-1])
+  return (tuple(f.reshape(batch_shape + (hidden,)) for f in final),
+          y.reshape(ys_shape + (hidden,)))
 
 
-def lstm_sequence(w_x, w_h, b, forget_bias: float, carry, xs, *, reverse: bool):
+def lstm_sequence(w_x, w_h, b, forget_bias: float, carry, xs, *, reverse: bool,
+                  time_major: bool = True):
   """The LSTM of ``seqjax.cells.lstm`` (no peepholes) over a sequence, by oneDNN.
 
   Args:
     w_x: (D, 4H); w_h: (H, 4H); b: (4H,), gates i, f, g, o (oneDNN's order).
     forget_bias: added to the forget gate's bias.
     carry: ``(h, c)``, each (*B, H).
-    xs: time-major inputs (T, *B, D), float32.
+    xs: inputs (T, *B, D) if ``time_major`` else (*B, T, D), float32.
     reverse: process time right to left; outputs stay in input order.
+    time_major: the layout of ``xs`` and ``ys`` (oneDNN reads both).
 
   Returns:
-    ``((h_T, c_T), ys)`` with ys (T, *B, H).
+    ``((h_T, c_T), ys)`` with ys (T, *B, H) or (*B, T, H).
   """
   hidden = jnp.shape(w_h)[0]
   if forget_bias:
     b = jnp.asarray(b).at[hidden:2 * hidden].add(forget_bias)
-  return _run(_lstm, w_x, w_h, b, carry, xs, reverse)
+  return _run(_lstm, w_x, w_h, b, carry, xs, reverse, time_major)
 
 
-def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool):
+def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool, time_major: bool = True):
   """The GRU of ``seqjax.cells.gru`` (``reset_after=True``) over a sequence, by oneDNN.
 
   seqjax stacks the gates r, z, n; oneDNN's linear-before-reset GRU wants
@@ -286,11 +300,12 @@ def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool):
   Args:
     w_x: (D, 3H); w_h: (H, 3H); b: (3H,), gates r, z, n; b_hn: (H,).
     h: (*B, H) initial state.
-    xs: time-major inputs (T, *B, D), float32.
+    xs: inputs (T, *B, D) if ``time_major`` else (*B, T, D), float32.
     reverse: process time right to left; outputs stay in input order.
+    time_major: the layout of ``xs`` and ``ys`` (oneDNN reads both).
 
   Returns:
-    ``((h_T,), ys)`` with ys (T, *B, H).
+    ``((h_T,), ys)`` with ys (T, *B, H) or (*B, T, H).
   """
   hidden = jnp.shape(w_h)[0]
 
@@ -300,21 +315,24 @@ def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool):
     return blocks[..., (1, 0, 2), :].reshape(w.shape)
 
   bias = jnp.concatenate([zrn(b), jnp.asarray(b_hn)])
-  return _run(functools.partial(_h_cell, _GRU), zrn(w_x), zrn(w_h), bias, (h,), xs, reverse)
+  return _run(functools.partial(_h_cell, _GRU), zrn(w_x), zrn(w_h), bias, (h,), xs, reverse,
+              time_major)
 
 
-def rnn_sequence(w_x, w_h, b, activation: str, h, xs, *, reverse: bool):
+def rnn_sequence(w_x, w_h, b, activation: str, h, xs, *, reverse: bool,
+                 time_major: bool = True):
   """The Elman RNN of ``seqjax.cells.rnn`` (tanh or relu) over a sequence, by oneDNN.
 
   Args:
     w_x: (D, H); w_h: (H, H); b: (H,).
     activation: ``"tanh"`` or ``"relu"``.
     h: (*B, H) initial state.
-    xs: time-major inputs (T, *B, D), float32.
+    xs: inputs (T, *B, D) if ``time_major`` else (*B, T, D), float32.
     reverse: process time right to left; outputs stay in input order.
+    time_major: the layout of ``xs`` and ``ys`` (oneDNN reads both).
 
   Returns:
-    ``((h_T,), ys)`` with ys (T, *B, H).
+    ``((h_T,), ys)`` with ys (T, *B, H) or (*B, T, H).
   """
   code = {"tanh": _RNN_TANH, "relu": _RNN_RELU}[activation]
-  return _run(functools.partial(_h_cell, code), w_x, w_h, b, (h,), xs, reverse)
+  return _run(functools.partial(_h_cell, code), w_x, w_h, b, (h,), xs, reverse, time_major)

@@ -7,8 +7,10 @@
 // G = 4 (LSTM: i, f, g, o), 3 (GRU: u, r, n; oneDNN's order, which onednn.py
 // arranges), 1 (RNN); G' = G except the GRU, whose bias has a fourth block,
 // the recurrent candidate bias inside the reset product. (D, G*H) read as
-// (1, 1, D, G, H) is oneDNN's `ldigo` weights layout and (T, B, D) its `tnc`
-// layout, so no data is rearranged on the way in or out.
+// (1, 1, D, G, H) is oneDNN's `ldigo` weights layout, and x, y may also be
+// batch-major, (B, T, D) and (B, T, H) (attribute `batch_major`: oneDNN's
+// `ntc` layout), so no data is rearranged on the way in or out. With
+// `reverse` the primitive runs right to left (outputs stay in input order).
 //
 // Primitives are built once per (cell, shape) and cached. Weights are
 // reordered into the layout each primitive prefers on every call (one pass
@@ -45,16 +47,23 @@ dnnl::engine& Engine() {
 struct Shape {
   int32_t cell;
   int64_t T, B, D, H;
+  bool batch_major, reverse;
   int64_t gates() const { return cell == kLstm ? 4 : cell == kGru ? 3 : 1; }
   int64_t bias_gates() const { return cell == kGru ? 4 : gates(); }
-  memory::desc src_layer() const { return {{T, B, D}, dt::f32, tag::tnc}; }
+  tag layer_tag() const { return batch_major ? tag::ntc : tag::tnc; }
+  memory::desc src_layer() const { return {{T, B, D}, dt::f32, layer_tag()}; }
   memory::desc state() const { return {{1, 1, B, H}, dt::f32, tag::ldnc}; }
   memory::desc w_layer(tag t = tag::ldigo) const { return {{1, 1, D, gates(), H}, dt::f32, t}; }
   memory::desc w_iter(tag t = tag::ldigo) const { return {{1, 1, H, gates(), H}, dt::f32, t}; }
   memory::desc bias() const { return {{1, 1, bias_gates(), H}, dt::f32, tag::ldgo}; }
-  memory::desc dst_layer() const { return {{T, B, H}, dt::f32, tag::tnc}; }
+  memory::desc dst_layer() const { return {{T, B, H}, dt::f32, layer_tag()}; }
+  dnnl::rnn_direction direction() const {
+    return reverse ? dnnl::rnn_direction::unidirectional_right2left
+                   : dnnl::rnn_direction::unidirectional_left2right;
+  }
   bool operator<(const Shape& o) const {
-    return std::tie(cell, T, B, D, H) < std::tie(o.cell, o.T, o.B, o.D, o.H);
+    return std::tie(cell, T, B, D, H, batch_major, reverse) <
+           std::tie(o.cell, o.T, o.B, o.D, o.H, o.batch_major, o.reverse);
   }
 };
 
@@ -63,8 +72,6 @@ dnnl::primitive_attr UserScratchpad() {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
 }
-
-constexpr auto kLeftToRight = dnnl::rnn_direction::unidirectional_left2right;
 
 dnnl::algorithm Activation(const Shape& s) {
   return s.cell == kRnnTanh ? dnnl::algorithm::eltwise_tanh : dnnl::algorithm::eltwise_relu;
@@ -77,15 +84,15 @@ dnnl::primitive_desc ForwardDesc(const Shape& s, bool training) {
   switch (s.cell) {
     case kLstm:
       return dnnl::lstm_forward::primitive_desc(
-          Engine(), kind, kLeftToRight, s.src_layer(), s.state(), s.state(), w_layer, w_iter,
+          Engine(), kind, s.direction(), s.src_layer(), s.state(), s.state(), w_layer, w_iter,
           s.bias(), s.dst_layer(), s.state(), s.state(), UserScratchpad());
     case kGru:
       return dnnl::lbr_gru_forward::primitive_desc(
-          Engine(), kind, kLeftToRight, s.src_layer(), s.state(), w_layer, w_iter, s.bias(),
+          Engine(), kind, s.direction(), s.src_layer(), s.state(), w_layer, w_iter, s.bias(),
           s.dst_layer(), s.state(), UserScratchpad());
     default:
       return dnnl::vanilla_rnn_forward::primitive_desc(
-          Engine(), kind, Activation(s), kLeftToRight, s.src_layer(), s.state(), w_layer,
+          Engine(), kind, Activation(s), s.direction(), s.src_layer(), s.state(), w_layer,
           w_iter, s.bias(), s.dst_layer(), s.state(), UserScratchpad());
   }
 }
@@ -96,19 +103,19 @@ dnnl::primitive_desc BackwardDesc(const Shape& s, const dnnl::primitive_desc& fw
   switch (s.cell) {
     case kLstm:
       return dnnl::lstm_backward::primitive_desc(
-          Engine(), kind, kLeftToRight, s.src_layer(), s.state(), s.state(), w_layer, w_iter,
+          Engine(), kind, s.direction(), s.src_layer(), s.state(), s.state(), w_layer, w_iter,
           s.bias(), s.dst_layer(), s.state(), s.state(), s.src_layer(), s.state(), s.state(),
           s.w_layer(), s.w_iter(), s.bias(), s.dst_layer(), s.state(), s.state(),
           dnnl::lstm_forward::primitive_desc(fwd.get()), UserScratchpad());
     case kGru:
       return dnnl::lbr_gru_backward::primitive_desc(
-          Engine(), kind, kLeftToRight, s.src_layer(), s.state(), w_layer, w_iter, s.bias(),
+          Engine(), kind, s.direction(), s.src_layer(), s.state(), w_layer, w_iter, s.bias(),
           s.dst_layer(), s.state(), s.src_layer(), s.state(), s.w_layer(), s.w_iter(),
           s.bias(), s.dst_layer(), s.state(),
           dnnl::lbr_gru_forward::primitive_desc(fwd.get()), UserScratchpad());
     default:
       return dnnl::vanilla_rnn_backward::primitive_desc(
-          Engine(), kind, Activation(s), kLeftToRight, s.src_layer(), s.state(), w_layer,
+          Engine(), kind, Activation(s), s.direction(), s.src_layer(), s.state(), w_layer,
           w_iter, s.bias(), s.dst_layer(), s.state(), s.src_layer(), s.state(), s.w_layer(),
           s.w_iter(), s.bias(), s.dst_layer(), s.state(),
           dnnl::vanilla_rnn_forward::primitive_desc(fwd.get()), UserScratchpad());
@@ -219,9 +226,15 @@ struct Weight {
 using F32 = ffi::Buffer<ffi::F32>;
 using F32Out = ffi::ResultBuffer<ffi::F32>;
 
-Shape ShapeOf(int32_t cell, const F32& x, const F32& w_h) {
+// The layout flags an FFI call passes as attributes.
+struct Layout {
+  bool batch_major, reverse;
+};
+
+Shape ShapeOf(int32_t cell, Layout layout, const F32& x, const F32& w_h) {
   auto xd = x.dimensions();
-  return Shape{cell, xd[0], xd[1], xd[2], w_h.dimensions()[0]};
+  const int64_t t = layout.batch_major ? xd[1] : xd[0], b = layout.batch_major ? xd[0] : xd[1];
+  return Shape{cell, t, b, xd[2], w_h.dimensions()[0], layout.batch_major, layout.reverse};
 }
 
 ffi::Error CheckCell(int32_t cell) {
@@ -233,12 +246,12 @@ ffi::Error CheckCell(int32_t cell) {
 
 // Forward pass; c0/c_t are null for the cells without a memory cell and
 // workspace is null for inference.
-ffi::Error Forward(int32_t cell, const F32& x, const F32& h0, const F32* c0, const F32& w_x,
-                   const F32& w_h, const F32& b, F32Out& y, F32Out& h_t, F32Out* c_t,
-                   void* workspace) {
+ffi::Error Forward(int32_t cell, Layout layout, const F32& x, const F32& h0, const F32* c0,
+                   const F32& w_x, const F32& w_h, const F32& b, F32Out& y, F32Out& h_t,
+                   F32Out* c_t, void* workspace) {
   if (auto err = CheckCell(cell); err.failure()) return err;
   try {
-    const Shape s = ShapeOf(cell, x, w_h);
+    const Shape s = ShapeOf(cell, layout, x, w_h);
     Prepared& p = Cached(s, workspace ? kTraining : kInference);
     dnnl::stream strm(Engine());
     Weight wl(Mem(s.w_layer(), w_x.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_LAYER),
@@ -274,13 +287,14 @@ struct Gradients {
   F32Out *dx, *dh0, *dc0, *dw_x, *dw_h, *db;
 };
 
-ffi::Error Backward(int32_t cell, const F32& x, const F32& h0, const F32* c0, const F32& w_x,
-                    const F32& w_h, const F32& b, const F32& y, const F32& h_t, const F32* c_t,
+ffi::Error Backward(int32_t cell, Layout layout, const F32& x, const F32& h0, const F32* c0,
+                    const F32& w_x, const F32& w_h, const F32& b, const F32& y, const F32& h_t,
+                    const F32* c_t,
                     const ffi::Buffer<ffi::U8>& workspace, const F32& dy, const F32& dh_t,
                     const F32* dc_t, Gradients g) {
   if (auto err = CheckCell(cell); err.failure()) return err;
   try {
-    const Shape s = ShapeOf(cell, x, w_h);
+    const Shape s = ShapeOf(cell, layout, x, w_h);
     Prepared& p = Cached(s, kBackward);
     dnnl::stream strm(Engine());
     Weight wl(Mem(s.w_layer(), w_x.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_LAYER),
@@ -327,58 +341,68 @@ ffi::Error Backward(int32_t cell, const F32& x, const F32& h0, const F32* c0, co
 // ---- LSTM: carries (h, c) ----
 
 ffi::Error LstmInference(F32 x, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32Out y, F32Out h_t,
-                         F32Out c_t) {
-  return Forward(kLstm, x, h0, &c0, w_x, w_h, b, y, h_t, &c_t, nullptr);
+                         F32Out c_t, bool batch_major, bool reverse) {
+  return Forward(kLstm, {batch_major, reverse}, x, h0, &c0, w_x, w_h, b, y, h_t, &c_t, nullptr);
 }
 
 ffi::Error LstmTraining(F32 x, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32Out y, F32Out h_t,
-                        F32Out c_t, ffi::ResultBuffer<ffi::U8> workspace) {
-  return Forward(kLstm, x, h0, &c0, w_x, w_h, b, y, h_t, &c_t, workspace->untyped_data());
+                        F32Out c_t, ffi::ResultBuffer<ffi::U8> workspace, bool batch_major,
+                        bool reverse) {
+  return Forward(kLstm, {batch_major, reverse}, x, h0, &c0, w_x, w_h, b, y, h_t, &c_t,
+                 workspace->untyped_data());
 }
 
 ffi::Error LstmBackward(F32 x, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 y, F32 h_t, F32 c_t,
                         ffi::Buffer<ffi::U8> workspace, F32 dy, F32 dh_t, F32 dc_t, F32Out dx,
-                        F32Out dh0, F32Out dc0, F32Out dw_x, F32Out dw_h, F32Out db) {
-  return Backward(kLstm, x, h0, &c0, w_x, w_h, b, y, h_t, &c_t, workspace, dy, dh_t, &dc_t,
-                  {&dx, &dh0, &dc0, &dw_x, &dw_h, &db});
+                        F32Out dh0, F32Out dc0, F32Out dw_x, F32Out dw_h, F32Out db,
+                        bool batch_major, bool reverse) {
+  return Backward(kLstm, {batch_major, reverse}, x, h0, &c0, w_x, w_h, b, y, h_t, &c_t, workspace,
+                  dy, dh_t, &dc_t, {&dx, &dh0, &dc0, &dw_x, &dw_h, &db});
 }
 
 // ---- GRU and RNN: carry h ----
 
 ffi::Error HInference(F32 x, F32 h0, F32 w_x, F32 w_h, F32 b, F32Out y, F32Out h_t,
-                      int32_t cell) {
-  return Forward(cell, x, h0, nullptr, w_x, w_h, b, y, h_t, nullptr, nullptr);
+                      int32_t cell, bool batch_major, bool reverse) {
+  return Forward(cell, {batch_major, reverse}, x, h0, nullptr, w_x, w_h, b, y, h_t, nullptr,
+                 nullptr);
 }
 
 ffi::Error HTraining(F32 x, F32 h0, F32 w_x, F32 w_h, F32 b, F32Out y, F32Out h_t,
-                     ffi::ResultBuffer<ffi::U8> workspace, int32_t cell) {
-  return Forward(cell, x, h0, nullptr, w_x, w_h, b, y, h_t, nullptr, workspace->untyped_data());
+                     ffi::ResultBuffer<ffi::U8> workspace, int32_t cell, bool batch_major,
+                     bool reverse) {
+  return Forward(cell, {batch_major, reverse}, x, h0, nullptr, w_x, w_h, b, y, h_t, nullptr,
+                 workspace->untyped_data());
 }
 
 ffi::Error HBackward(F32 x, F32 h0, F32 w_x, F32 w_h, F32 b, F32 y, F32 h_t,
                      ffi::Buffer<ffi::U8> workspace, F32 dy, F32 dh_t, F32Out dx, F32Out dh0,
-                     F32Out dw_x, F32Out dw_h, F32Out db, int32_t cell) {
-  return Backward(cell, x, h0, nullptr, w_x, w_h, b, y, h_t, nullptr, workspace, dy, dh_t,
-                  nullptr, {&dx, &dh0, nullptr, &dw_x, &dw_h, &db});
+                     F32Out dw_x, F32Out dw_h, F32Out db, int32_t cell, bool batch_major,
+                     bool reverse) {
+  return Backward(cell, {batch_major, reverse}, x, h0, nullptr, w_x, w_h, b, y, h_t, nullptr,
+                  workspace, dy, dh_t, nullptr, {&dx, &dh0, nullptr, &dw_x, &dw_h, &db});
 }
 
 }  // namespace
 
 #define F32_ARG Arg<ffi::Buffer<ffi::F32>>()
 #define F32_RET Ret<ffi::Buffer<ffi::F32>>()
+#define LAYOUT_ATTRS Attr<bool>("batch_major").Attr<bool>("reverse")
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxLstmInference, LstmInference,
                               ffi::Ffi::Bind()
                                   .F32_ARG.F32_ARG.F32_ARG    // x, h0, c0
                                   .F32_ARG.F32_ARG.F32_ARG    // w_x, w_h, b
-                                  .F32_RET.F32_RET.F32_RET);  // y, h_T, c_T
+                                  .F32_RET.F32_RET.F32_RET  // y, h_T, c_T
+                                  .LAYOUT_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxLstmTraining, LstmTraining,
                               ffi::Ffi::Bind()
                                   .F32_ARG.F32_ARG.F32_ARG  // x, h0, c0
                                   .F32_ARG.F32_ARG.F32_ARG  // w_x, w_h, b
                                   .F32_RET.F32_RET.F32_RET  // y, h_T, c_T
-                                  .Ret<ffi::Buffer<ffi::U8>>());  // workspace
+                                  .Ret<ffi::Buffer<ffi::U8>>()  // workspace
+                                  .LAYOUT_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxLstmBackward, LstmBackward,
                               ffi::Ffi::Bind()
@@ -388,14 +412,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxLstmBackward, LstmBackward,
                                   .Arg<ffi::Buffer<ffi::U8>>()  // workspace
                                   .F32_ARG.F32_ARG.F32_ARG     // dy, dh_T, dc_T
                                   .F32_RET.F32_RET.F32_RET     // dx, dh0, dc0
-                                  .F32_RET.F32_RET.F32_RET);   // dw_x, dw_h, db
+                                  .F32_RET.F32_RET.F32_RET     // dw_x, dw_h, db
+                                  .LAYOUT_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxHInference, HInference,
                               ffi::Ffi::Bind()
                                   .F32_ARG.F32_ARG           // x, h0
                                   .F32_ARG.F32_ARG.F32_ARG   // w_x, w_h, b
                                   .F32_RET.F32_RET           // y, h_T
-                                  .Attr<int32_t>("cell"));
+                                  .Attr<int32_t>("cell")
+                                  .LAYOUT_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxHTraining, HTraining,
                               ffi::Ffi::Bind()
@@ -403,7 +429,8 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxHTraining, HTraining,
                                   .F32_ARG.F32_ARG.F32_ARG   // w_x, w_h, b
                                   .F32_RET.F32_RET           // y, h_T
                                   .Ret<ffi::Buffer<ffi::U8>>()  // workspace
-                                  .Attr<int32_t>("cell"));
+                                  .Attr<int32_t>("cell")
+                                  .LAYOUT_ATTRS);
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxHBackward, HBackward,
                               ffi::Ffi::Bind()
@@ -414,15 +441,16 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(SeqjaxHBackward, HBackward,
                                   .F32_ARG.F32_ARG              // dy, dh_T
                                   .F32_RET.F32_RET              // dx, dh0
                                   .F32_RET.F32_RET.F32_RET      // dw_x, dw_h, db
-                                  .Attr<int32_t>("cell"));
+                                  .Attr<int32_t>("cell")
+                                  .LAYOUT_ATTRS);
 
 // Bytes of the forward-training workspace of a cell and shape (called through
 // ctypes at trace time, to size the workspace output); -1 if oneDNN rejects it.
 extern "C" int64_t seqjax_rnn_workspace_bytes(int32_t cell, int64_t T, int64_t B, int64_t D,
-                                              int64_t H) {
+                                              int64_t H, bool batch_major, bool reverse) {
   if (cell < kLstm || cell > kRnnRelu) return -1;
   try {
-    return static_cast<int64_t>(Cached(Shape{cell, T, B, D, H}, kTraining)
+    return static_cast<int64_t>(Cached(Shape{cell, T, B, D, H, batch_major, reverse}, kTraining)
                                     .pd.workspace_desc().get_size());
   } catch (const dnnl::error&) {
     return -1;

@@ -110,11 +110,12 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
 
   if not peephole and not coupled:
 
-    def onednn(params, carry, xs, *, mask, restart, restart_carry, reverse):
+    def onednn(params, carry, xs, *, mask, restart, restart_carry, reverse, time_major):
       del restart_carry
       _onednn.check_flags(mask, restart)
       final, ys = _onednn.lstm_sequence(params["w_x"], params["w_h"], params["b"], forget_bias,
-                                        carry, xs, reverse=reverse)
+                                        carry, xs, reverse=reverse,
+                                        time_major=time_major)
       return LSTMCarry(*final), ys
 
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),

@@ -76,11 +76,11 @@ def rnn(hidden_size: int,
           reverse=reverse)
       return final, ys
 
-    def onednn(params, h, xs, *, mask, restart, restart_carry, reverse):
+    def onednn(params, h, xs, *, mask, restart, restart_carry, reverse, time_major):
       del restart_carry
       _onednn.check_flags(mask, restart)
       (final,), ys = _onednn.rnn_sequence(params["w_x"], params["w_h"], params["b"], activation,
-                                          h, xs, reverse=reverse)
+                                          h, xs, reverse=reverse, time_major=time_major)
       return final, ys
 
   return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
