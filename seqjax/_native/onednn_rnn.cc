@@ -155,12 +155,15 @@ Prepared& Cached(const Shape& s, Stage stage) {
   return *slot;
 }
 
-// oneDNN's scratchpad: tens of MB for long sequences. A fresh buffer per call
-// costs more than the RNN itself (the page faults of first touch), and XLA
-// runs custom calls on whichever of its threads is free, so the buffers are
-// pooled process-wide rather than per thread: a call borrows the largest free
-// buffer (growing it if it is too small) and returns it when done. Scratch is
-// never read before it is written, so it is not cleared.
+// oneDNN's scratchpad (tens of MB for long sequences) and the reordered
+// weights. A fresh buffer per call costs more than the RNN itself (the page
+// faults of first touch), and XLA runs custom calls on whichever of its
+// threads is free, so the buffers are pooled process-wide rather than per
+// thread. A call borrows the smallest free buffer that fits (best fit, so that
+// a small weight never takes the scratchpad's buffer and forces a fresh one),
+// or else replaces the largest free one by a bigger one, and returns it when
+// done. Buffers are never read before they are written, so they are not
+// cleared.
 class ScratchPool {
  public:
   struct Lease {
@@ -175,11 +178,12 @@ class ScratchPool {
     size_t size = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!free_.empty()) {
-        auto largest = std::prev(free_.end());
-        size = largest->first;
-        data = std::move(largest->second);
-        free_.erase(largest);
+      auto fit = free_.lower_bound(bytes);
+      if (fit == free_.end() && !free_.empty()) fit = std::prev(free_.end());
+      if (fit != free_.end()) {
+        size = fit->first;
+        data = std::move(fit->second);
+        free_.erase(fit);
       }
     }
     if (size < bytes) {
