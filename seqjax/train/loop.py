@@ -245,11 +245,16 @@ def parse_select_best(text: str) -> tuple[str, str]:
   return name, mode
 
 
+# The key of the (name, value, step) record inside best_params.npz.
+_RECORD = "__record__"
+
+
 class _BestParams:
   """The parameters of the best periodic evaluation (``config.select_best``).
 
-  Kept in host memory and in ``<workdir>/best_params.npz`` (with
-  ``best.json``), so that a resumed run still knows its best step.
+  Kept in host memory and in ``<workdir>/best_params.npz`` (which also holds
+  the value and step; ``best.json`` is a readable copy), so that a resumed run
+  still knows its best step.
   """
 
   def __init__(self, spec: str, workdir: pathlib.Path, template: Params):
@@ -257,14 +262,19 @@ class _BestParams:
     self._json = workdir / "best.json"
     self._npz = workdir / "best_params.npz"
     self.value, self.step, self.params = None, None, None
-    if self._json.exists() and self._npz.exists():
-      record = json.loads(self._json.read_text())
-      if record.get("name") == self.name:
-        with np.load(self._npz) as data:
-          leaves = [data[f"leaf_{i}"] for i in range(len(data.files))]
-        self.params = jax.tree_util.tree_unflatten(
-            jax.tree_util.tree_structure(template), leaves)
-        self.value, self.step = record["value"], record["step"]
+    if not self._npz.exists():
+      return
+    with np.load(self._npz) as data:
+      if _RECORD in data.files:
+        record = json.loads(str(data[_RECORD]))
+      elif self._json.exists():  # written before the record moved into the npz
+        record = json.loads(self._json.read_text())
+      else:
+        return
+      leaves = [data[f"leaf_{i}"] for i in range(sum(f.startswith("leaf_") for f in data.files))]
+    if record.get("name") == self.name:
+      self.params = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(template), leaves)
+      self.value, self.step = record["value"], record["step"]
 
   def offer(self, step: int, results: Mapping[str, float], params: Params) -> None:
     if self.name not in results:
@@ -276,11 +286,18 @@ class _BestParams:
       return
     self.value, self.step, self.params = value, step, jax.device_get(params)
     if jax.process_index() == 0:
+      # The record travels inside the npz, replaced atomically with the
+      # parameters, so a crash can never pair new parameters with an old
+      # value; best.json is a readable copy.
+      record = json.dumps({"name": self.name, "value": value, "step": step})
       leaves = jax.tree_util.tree_leaves(self.params)
       partial = self._npz.with_name(self._npz.name + ".partial.npz")
-      np.savez(partial, **{f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
+      np.savez(partial, **{_RECORD: np.array(record)},
+               **{f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)})
       os.replace(partial, self._npz)
-      self._json.write_text(json.dumps({"name": self.name, "value": value, "step": step}))
+      partial_json = self._json.with_name(self._json.name + ".partial")
+      partial_json.write_text(record)
+      os.replace(partial_json, self._json)
 
   def params_like(self, reference: Params) -> Params:
     """The best parameters, placed as ``reference`` is (same shardings)."""

@@ -4,6 +4,7 @@ import importlib
 import json
 
 import jax
+import numpy as np
 import pytest
 
 from experiments import table
@@ -237,6 +238,24 @@ def test_select_best_survives_a_resume(tmp_path):
   # The resumed run compares against the first run's best, loaded from disk.
   assert record["value"] >= first["value"]
   assert final["validation/mse"] == pytest.approx(record["value"], rel=1e-5)
+
+
+def test_best_params_keep_their_value_inside_the_npz(tmp_path):
+  params = {"w": np.arange(3.0, dtype=np.float32), "b": np.float32(2.0)}
+  best = loop._BestParams("validation/nll:min", tmp_path, params)
+  best.offer(10, {"validation/nll": 1.5}, params)
+  # A crash after the npz was replaced but before best.json was: a stale copy.
+  (tmp_path / "best.json").write_text(json.dumps(
+      {"name": "validation/nll", "value": 9.0, "step": 5}))
+  again = loop._BestParams("validation/nll:min", tmp_path, params)
+  assert (again.value, again.step) == (1.5, 10)
+  np.testing.assert_array_equal(again.params["w"], params["w"])
+  # Files written before the record moved into the npz still load via best.json.
+  np.savez(tmp_path / "best_params.npz", leaf_0=np.float32(3.0), leaf_1=np.zeros(3, np.float32))
+  old = loop._BestParams("validation/nll:min", tmp_path, params)
+  assert (old.value, old.step) == (9.0, 5) and float(old.params["b"]) == 3.0
+  # Another metric's record is not this run's best.
+  assert loop._BestParams("validation/acc:max", tmp_path, params).value is None
 
 
 def test_a_run_stopped_by_a_signal_is_not_finished(tmp_path):
