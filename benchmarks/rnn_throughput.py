@@ -15,7 +15,9 @@ float32 sequences of length T with D input features, in three implementations:
 * ``torch``: ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (``batch_first``), on CUDA if
   available, else on the CPU with ``--threads`` intra-op threads (default:
   every core this process may use). Skipped, with a line saying so, if torch
-  is not installed (it is a benchmark-only dependency).
+  is not installed (it is a benchmark-only dependency). On the CPU these are
+  oneDNN's RNN primitives; ``--torch-no-mkldnn`` turns oneDNN off, to see
+  what the primitive is worth.
 
 A training step is forward + mean squared error to a fixed random target +
 backward + Adam (lr 1e-3) after clipping the gradient's global norm at 1:
@@ -418,6 +420,10 @@ def _seqjax_cell(name: str, hidden: int):
   return {"lstm": lstm, "gru": gru, "rnn": rnn}[name](hidden)
 
 
+# Set to "0" by --torch-no-mkldnn; read by the torch worker process.
+_TORCH_MKLDNN_ENV = "RNN_THROUGHPUT_TORCH_MKLDNN"
+
+
 class TorchWorker:
   """``torch.nn.{LSTM,GRU,RNN}``, one configuration at a time."""
 
@@ -425,6 +431,8 @@ class TorchWorker:
     import torch  # pylint: disable=import-outside-toplevel
     self.torch = torch
     torch.set_num_threads(threads)
+    if os.environ.get(_TORCH_MKLDNN_ENV) == "0":
+      torch.backends.mkldnn.enabled = False
     self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     self.config = None
 
@@ -444,6 +452,8 @@ class TorchWorker:
     torch = self.torch
     device = (torch.cuda.get_device_name() if self.device.type == "cuda"
               else f"cpu, {torch.get_num_threads()} threads")
+    if not torch.backends.mkldnn.enabled:
+      device += ", oneDNN (mkldnn) disabled"
     return {"device": device, "versions": {"torch": torch.__version__}}
 
   def op_peak(self, request):
@@ -888,6 +898,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument("--threads", type=int, default=_usable_cores(),
                       help="torch intra-op threads on the CPU (default: usable cores; XLA "
                       "uses its own pool, restrict both with taskset)")
+  parser.add_argument("--torch-no-mkldnn", action="store_true",
+                      help="run torch with torch.backends.mkldnn.enabled = False: its CPU "
+                      "RNNs then use ATen's own kernels instead of oneDNN's RNN primitives")
   parser.add_argument("--peak-size", type=int, default=None, help="N of the matmul peak")
   parser.add_argument("--sections", default="throughput", help=",".join(SECTIONS))
   parser.add_argument("--memory", action="store_true", help="add the memory section")
@@ -952,6 +965,8 @@ def main(argv=None) -> dict:
     print("torch is not installed (pip install torch): comparing "
           f"{', '.join(i for i in args.impls if i != 'torch')} only", flush=True)
     args.impls = [i for i in args.impls if i != "torch"]
+  if args.torch_no_mkldnn:
+    os.environ[_TORCH_MKLDNN_ENV] = "0"  # inherited by the torch worker
   pool = _Pool(args)
   results = {"args": {k: v for k, v in vars(args).items()}}
   try:

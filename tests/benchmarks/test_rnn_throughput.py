@@ -44,6 +44,8 @@ def test_flops_and_shapes():
   assert module.parse_shapes("100x256, 8x16") == [(100, 256), (8, 16)]
   with pytest.raises(Exception, match="TxH"):
     module.parse_shapes("100by256")
+  assert module.parse_args(["--torch-no-mkldnn"]).torch_no_mkldnn
+  assert not module.parse_args([]).torch_no_mkldnn
 
 
 def test_quick_run_in_worker_processes(tmp_path):
