@@ -64,9 +64,14 @@ def test_the_kernel_builds_here():
   assert pathlib.Path(detail).is_file()
 
 
-@pytest.mark.parametrize("name", sorted(CELLS))
-@pytest.mark.parametrize("batch_shape", [(3,), (), (2, 3)])
-@pytest.mark.parametrize("reverse", [False, True])
+# Every cell in both directions; the batch-shape handling (shared by all cells)
+# on the LSTM and the GRU.
+CASES = ([(name, (3,), reverse) for name in sorted(CELLS) for reverse in (False, True)]
+         + [(name, shape, reverse) for name in ("lstm", "gru") for shape in ((), (2, 3))
+            for reverse in (False, True)])
+
+
+@pytest.mark.parametrize("name,batch_shape,reverse", CASES)
 def test_outputs_and_gradients_match_the_scan(name, batch_shape, reverse):
   cell, params, xs, carry = _problem(batch_shape, name=name)
   got = jax.jit(lambda p, x, c: seqjax.unroll(cell, p, x, c, reverse=reverse,
