@@ -6,11 +6,10 @@ XLA:CPU cannot fuse a recurrence's per-step work into one kernel, so this
 module offers the same primitives to JAX for the LSTM, the GRU (reset gate
 after the recurrent product, oneDNN's linear-before-reset GRU) and the Elman
 RNN: ``onednn_rnn.cc`` registers XLA FFI custom calls (inference, training
-forward, backward), compiled with the
-system C++ compiler on first use against the headers that ship with jaxlib and
-the ``onednn-cpu-gomp`` / ``onednn-devel-cpu-gomp`` wheels
-(``pip install "seqjax[onednn]"``), and cached under ``$SEQJAX_CACHE/native``
-(default ``~/.cache/seqjax/native``). ``SEQJAX_ONEDNN_ROOT`` points at another
+forward, backward), compiled with the system C++ compiler on first use
+against the headers that ship with jaxlib and the ``onednn-cpu-gomp`` /
+``onednn-devel-cpu-gomp`` wheels (``pip install "seqjax[onednn]"``), and
+cached under ``$SEQJAX_CACHE/native`` (default ``~/.cache/seqjax/native``). ``SEQJAX_ONEDNN_ROOT`` points at another
 oneDNN (a prefix with ``include/oneapi/dnnl/dnnl.hpp`` and
 ``lib/libdnnl.so``); ``CXX`` picks the compiler.
 
@@ -88,17 +87,23 @@ def _build() -> pathlib.Path:
   jax_include = pathlib.Path(jax.ffi.include_dir())
   lib_dir = (root / "lib").resolve()
   source = _SOURCE.read_bytes()
+  version_h = root / "include" / "oneapi" / "dnnl" / "dnnl_version.h"
   key = hashlib.sha256(b"\0".join([
       source, str(root.resolve()).encode(), cxx.encode(), jax.__version__.encode(),
-      (jax_include / "xla" / "ffi" / "api" / "api.h").read_bytes()])).hexdigest()[:16]
+      (jax_include / "xla" / "ffi" / "api" / "api.h").read_bytes(),
+      version_h.read_bytes() if version_h.is_file() else b""])).hexdigest()[:16]
   out_dir = cache.default_cache_dir() / "native"
   target = out_dir / f"libseqjax_onednn_{key}.so"
   if target.is_file():
     return target
-  out_dir.mkdir(parents=True, exist_ok=True)
   # Compile to a private name, then rename: concurrent builds (pytest -n 2)
   # each produce a complete library and the last rename wins.
-  fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+  try:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out_dir)
+  except OSError as e:
+    raise OneDNNUnavailable(f"cannot write the oneDNN kernel to {out_dir} ({e}); set "
+                            f"SEQJAX_CACHE to a writable folder") from e
   os.close(fd)
   command = [cxx, "-O2", "-std=c++17", "-shared", "-fPIC", "-w",
              f"-I{jax_include}", f"-I{root / 'include'}", str(_SOURCE), "-o", tmp,
@@ -125,7 +130,11 @@ def _load() -> ctypes.CDLL:
   global _library
   with _lock:
     if _library is None:
-      library = ctypes.CDLL(str(_build()))
+      path = _build()
+      try:
+        library = ctypes.CDLL(str(path))
+      except OSError as e:
+        raise OneDNNUnavailable(f"cannot load the oneDNN kernel {path}: {e}") from e
       for name in _TARGETS:
         jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, name)),
                                     platform="cpu")
