@@ -11,7 +11,7 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-from seqjax import cells, layers
+from seqjax import cells, layers, scan
 from seqjax.tcn import tcn
 
 MODELS = ("tcn", "lstm", "gru", "rnn")
@@ -48,7 +48,8 @@ PAPER = {
 
 def model_config(name: str, *, hidden_size: int, num_layers: int = 1, levels: int = 8,
                  kernel_size: int = 2, dropout: float = 0.0,
-                 forget_bias: float = 1.0) -> ml_collections.ConfigDict:
+                 forget_bias: float = 1.0,
+                 implementation: str = "auto") -> ml_collections.ConfigDict:
   """``config.model`` for one of ``MODELS``; unused fields are kept for overrides."""
   if name not in MODELS:
     raise ValueError(f"model must be one of {MODELS}, got {name!r}")
@@ -60,6 +61,9 @@ def model_config(name: str, *, hidden_size: int, num_layers: int = 1, levels: in
       kernel_size=kernel_size,   # TCN taps per convolution
       dropout=dropout,           # TCN: after each convolution; RNNs: between layers
       forget_bias=forget_bias,   # LSTM only
+      # RNNs: seqjax.unroll's implementation; "onednn" runs oneDNN's CPU kernel
+      # (tasks without masks: adding, copy memory, MNIST).
+      implementation=implementation,
   ))
 
 
@@ -73,6 +77,10 @@ def validate_model(model) -> None:
       raise ValueError(f"config.model.{field} must be a positive integer, got {value!r}")
   if not 0 <= model.dropout < 1:
     raise ValueError(f"config.model.dropout must be in [0, 1), got {model.dropout}")
+  implementation = model.get("implementation", "auto")
+  if implementation not in scan.IMPLEMENTATIONS:
+    raise ValueError(f"config.model.implementation must be one of {scan.IMPLEMENTATIONS}, "
+                     f"got {implementation!r}")
 
 
 def build_body(model) -> layers.Layer:
@@ -87,7 +95,8 @@ def build_body(model) -> layers.Layer:
     cell = cells.gru(model.hidden_size)
   else:
     cell = cells.rnn(model.hidden_size)
-  return layers.stacked(cell, model.num_layers, dropout=model.dropout)
+  layer = layers.recurrent(cell, implementation=model.get("implementation", "auto"))
+  return layers.stacked(layer, model.num_layers, dropout=model.dropout)
 
 
 def parse_variant(variant: str, default_model: str = "tcn") -> tuple[str, bool]:

@@ -240,6 +240,22 @@ def test_select_best_survives_a_resume(tmp_path):
   assert final["validation/mse"] == pytest.approx(record["value"], rel=1e-5)
 
 
+def test_model_implementation_is_passed_to_unroll_and_checked():
+  model = benchmark_models.model_config("gru", hidden_size=6, num_layers=2)
+  assert model.implementation == "auto"
+  body = benchmark_models.build_body(model)
+  params = body.init(jax.random.PRNGKey(0), 3)
+  xs = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3))
+  with model.unlocked():
+    model.implementation = "onednn"
+  np.testing.assert_allclose(benchmark_models.build_body(model).apply(params, xs)[1],
+                             body.apply(params, xs)[1], atol=1e-5, rtol=1e-5)
+  with model.unlocked():
+    model.implementation = "cudnn"
+  with pytest.raises(ValueError, match="config.model.implementation must be one of"):
+    benchmark_models.build_body(model)
+
+
 def test_best_params_keep_their_value_inside_the_npz(tmp_path):
   params = {"w": np.arange(3.0, dtype=np.float32), "b": np.float32(2.0)}
   best = loop._BestParams("validation/nll:min", tmp_path, params)
