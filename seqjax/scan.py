@@ -207,8 +207,9 @@ def unroll(cell: Cell,
       functions with a hand-written backward pass: reverse mode (``grad``,
       ``vjp``) works, forward mode (``jvp``, ``jacfwd``) does not; use
       ``implementation="scan"`` for it. ``"onednn"`` runs the cell's oneDNN
-      CPU kernel (``cell.onednn``: the LSTM without peepholes), the primitive
-      behind PyTorch's CPU ``nn.LSTM``; opt-in, CPU and float32 only, no
+      CPU kernel (``cell.onednn``: the LSTM without peepholes, the GRU with
+      ``reset_after=True``, the tanh/ReLU RNN), the primitive behind
+      PyTorch's CPU ``nn.LSTM``/``nn.GRU``/``nn.RNN``; opt-in, CPU and float32 only, no
       ``mask``/``reset``, compiled on first use (``pip install
       "seqjax[onednn]"``; see ``seqjax/_native/onednn.py``).
 
@@ -267,7 +268,8 @@ def unroll(cell: Cell,
     raise ValueError(f"implementation='fast' but {cell.name} has no fast path")
   if implementation == "onednn" and cell.onednn is None:
     raise ValueError(f"implementation='onednn' but {cell.name} has no oneDNN kernel "
-                     f"(the LSTM without peepholes has one)")
+                     f"(the LSTM without peepholes, the GRU with reset_after=True and the "
+                     f"tanh/ReLU RNN have one)")
   use_fast = cell.sequence is not None and (
       implementation == "fast" or
       (implementation == "auto" and jax.default_backend() in cell.fast_on))

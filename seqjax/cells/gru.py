@@ -61,7 +61,9 @@ def gru(hidden_size: int,
   With ``reset_after=True`` the cell has a whole-sequence fast path
   (``Cell.sequence``, ``seqjax.unroll``'s default): a ``jax.custom_vjp`` loop
   with the weight gradients as matrix products after it; reverse-mode only
-  (``unroll(..., implementation="scan")`` for ``jax.jvp``).
+  (``unroll(..., implementation="scan")`` for ``jax.jvp``). On CPU,
+  ``implementation="onednn"`` runs oneDNN's RNN primitive instead (float32,
+  no mask or reset; see ``seqjax/_native/onednn.py``).
 
   Args:
     hidden_size: H, > 0.
