@@ -248,6 +248,50 @@ ffi::Error CheckCell(int32_t cell) {
   return ffi::Error::Success();
 }
 
+// What the forward and backward passes share: the cached primitive, the
+// weights in its layout, a pooled scratchpad, and the arguments every RNN
+// primitive takes (c0/c_t are null for the cells without a memory cell).
+struct Call {
+  Shape s;
+  Prepared& p;
+  dnnl::stream strm;
+  Weight wl, wi;
+  std::unique_ptr<ScratchPool::Lease> scratch;
+  std::unordered_map<int, memory> args;
+
+  Call(const Shape& shape, Stage stage, const F32& x, const F32& h0, const void* c0,
+       const F32& w_x, const F32& w_h, const F32& b, const void* y, const void* h_t,
+       const void* c_t)
+      : s(shape),
+        p(Cached(s, stage)),
+        strm(Engine()),
+        wl(Mem(s.w_layer(), w_x.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_LAYER),
+           p.w_layer_reorder, strm),
+        wi(Mem(s.w_iter(), w_h.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_ITER),
+           p.w_iter_reorder, strm),
+        scratch(Scratch().Borrow(p.pd.scratchpad_desc().get_size())),
+        args({
+            {DNNL_ARG_SRC_LAYER, Mem(s.src_layer(), x.typed_data())},
+            {DNNL_ARG_SRC_ITER, Mem(s.state(), h0.typed_data())},
+            {DNNL_ARG_WEIGHTS_LAYER, wl.mem},
+            {DNNL_ARG_WEIGHTS_ITER, wi.mem},
+            {DNNL_ARG_BIAS, Mem(s.bias(), b.typed_data())},
+            {DNNL_ARG_DST_LAYER, Mem(s.dst_layer(), y)},
+            {DNNL_ARG_DST_ITER, Mem(s.state(), h_t)},
+            {DNNL_ARG_SCRATCHPAD, Mem(p.pd.scratchpad_desc(), scratch->data.get())},
+        }) {
+    if (c0) {
+      args[DNNL_ARG_SRC_ITER_C] = Mem(s.state(), c0);
+      args[DNNL_ARG_DST_ITER_C] = Mem(s.state(), c_t);
+    }
+  }
+
+  void Run() {
+    p.prim.execute(strm, args);
+    strm.wait();
+  }
+};
+
 // Forward pass; c0/c_t are null for the cells without a memory cell and
 // workspace is null for inference.
 ffi::Error Forward(int32_t cell, Layout layout, const F32& x, const F32& h0, const F32* c0,
@@ -255,32 +299,13 @@ ffi::Error Forward(int32_t cell, Layout layout, const F32& x, const F32& h0, con
                    F32Out* c_t, void* workspace) {
   if (auto err = CheckCell(cell); err.failure()) return err;
   try {
-    const Shape s = ShapeOf(cell, layout, x, w_h);
-    Prepared& p = Cached(s, workspace ? kTraining : kInference);
-    dnnl::stream strm(Engine());
-    Weight wl(Mem(s.w_layer(), w_x.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_LAYER),
-              p.w_layer_reorder, strm);
-    Weight wi(Mem(s.w_iter(), w_h.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_ITER),
-              p.w_iter_reorder, strm);
-    const memory::desc scratch = p.pd.scratchpad_desc();
-    auto lease = Scratch().Borrow(scratch.get_size());
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC_LAYER, Mem(s.src_layer(), x.typed_data())},
-        {DNNL_ARG_SRC_ITER, Mem(s.state(), h0.typed_data())},
-        {DNNL_ARG_WEIGHTS_LAYER, wl.mem},
-        {DNNL_ARG_WEIGHTS_ITER, wi.mem},
-        {DNNL_ARG_BIAS, Mem(s.bias(), b.typed_data())},
-        {DNNL_ARG_DST_LAYER, Mem(s.dst_layer(), y->typed_data())},
-        {DNNL_ARG_DST_ITER, Mem(s.state(), h_t->typed_data())},
-        {DNNL_ARG_SCRATCHPAD, Mem(scratch, lease->data.get())},
-    };
-    if (c0) {
-      args[DNNL_ARG_SRC_ITER_C] = Mem(s.state(), c0->typed_data());
-      args[DNNL_ARG_DST_ITER_C] = Mem(s.state(), (*c_t)->typed_data());
+    Call call(ShapeOf(cell, layout, x, w_h), workspace ? kTraining : kInference, x, h0,
+              c0 ? c0->typed_data() : nullptr, w_x, w_h, b, y->typed_data(), h_t->typed_data(),
+              c_t ? (*c_t)->typed_data() : nullptr);
+    if (workspace) {
+      call.args[DNNL_ARG_WORKSPACE] = Mem(call.p.pd.workspace_desc(), workspace);
     }
-    if (workspace) args[DNNL_ARG_WORKSPACE] = Mem(p.pd.workspace_desc(), workspace);
-    p.prim.execute(strm, args);
-    strm.wait();
+    call.Run();
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN RNN forward: ") + e.what());
   }
@@ -298,27 +323,15 @@ ffi::Error Backward(int32_t cell, Layout layout, const F32& x, const F32& h0, co
                     const F32* dc_t, Gradients g) {
   if (auto err = CheckCell(cell); err.failure()) return err;
   try {
-    const Shape s = ShapeOf(cell, layout, x, w_h);
-    Prepared& p = Cached(s, kBackward);
-    dnnl::stream strm(Engine());
-    Weight wl(Mem(s.w_layer(), w_x.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_LAYER),
-              p.w_layer_reorder, strm);
-    Weight wi(Mem(s.w_iter(), w_h.typed_data()), ArgDesc(p.pd, DNNL_ARG_WEIGHTS_ITER),
-              p.w_iter_reorder, strm);
+    Call call(ShapeOf(cell, layout, x, w_h), kBackward, x, h0,
+              c0 ? c0->typed_data() : nullptr, w_x, w_h, b, y.typed_data(), h_t.typed_data(),
+              c_t ? c_t->typed_data() : nullptr);
     for (F32Out* out : {g.dw_x, g.dw_h, g.db}) {
       std::memset((*out)->untyped_data(), 0, (*out)->size_bytes());
     }
-    const memory::desc scratch = p.pd.scratchpad_desc();
-    auto lease = Scratch().Borrow(scratch.get_size());
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC_LAYER, Mem(s.src_layer(), x.typed_data())},
-        {DNNL_ARG_SRC_ITER, Mem(s.state(), h0.typed_data())},
-        {DNNL_ARG_WEIGHTS_LAYER, wl.mem},
-        {DNNL_ARG_WEIGHTS_ITER, wi.mem},
-        {DNNL_ARG_BIAS, Mem(s.bias(), b.typed_data())},
-        {DNNL_ARG_DST_LAYER, Mem(s.dst_layer(), y.typed_data())},
-        {DNNL_ARG_DST_ITER, Mem(s.state(), h_t.typed_data())},
-        {DNNL_ARG_WORKSPACE, Mem(p.pd.workspace_desc(), workspace.untyped_data())},
+    const Shape& s = call.s;
+    call.args.insert({
+        {DNNL_ARG_WORKSPACE, Mem(call.p.pd.workspace_desc(), workspace.untyped_data())},
         {DNNL_ARG_DIFF_DST_LAYER, Mem(s.dst_layer(), dy.typed_data())},
         {DNNL_ARG_DIFF_DST_ITER, Mem(s.state(), dh_t.typed_data())},
         {DNNL_ARG_DIFF_SRC_LAYER, Mem(s.src_layer(), (*g.dx)->typed_data())},
@@ -326,16 +339,12 @@ ffi::Error Backward(int32_t cell, Layout layout, const F32& x, const F32& h0, co
         {DNNL_ARG_DIFF_WEIGHTS_LAYER, Mem(s.w_layer(), (*g.dw_x)->typed_data())},
         {DNNL_ARG_DIFF_WEIGHTS_ITER, Mem(s.w_iter(), (*g.dw_h)->typed_data())},
         {DNNL_ARG_DIFF_BIAS, Mem(s.bias(), (*g.db)->typed_data())},
-        {DNNL_ARG_SCRATCHPAD, Mem(scratch, lease->data.get())},
-    };
+    });
     if (c0) {
-      args[DNNL_ARG_SRC_ITER_C] = Mem(s.state(), c0->typed_data());
-      args[DNNL_ARG_DST_ITER_C] = Mem(s.state(), c_t->typed_data());
-      args[DNNL_ARG_DIFF_DST_ITER_C] = Mem(s.state(), dc_t->typed_data());
-      args[DNNL_ARG_DIFF_SRC_ITER_C] = Mem(s.state(), (*g.dc0)->typed_data());
+      call.args[DNNL_ARG_DIFF_DST_ITER_C] = Mem(s.state(), dc_t->typed_data());
+      call.args[DNNL_ARG_DIFF_SRC_ITER_C] = Mem(s.state(), (*g.dc0)->typed_data());
     }
-    p.prim.execute(strm, args);
-    strm.wait();
+    call.Run();
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN RNN backward: ") + e.what());
   }
