@@ -123,11 +123,12 @@ def _build() -> pathlib.Path:
 
 _lock = threading.Lock()
 _library: Optional[ctypes.CDLL] = None
+_library_path: Optional[pathlib.Path] = None
 
 
 def _load() -> ctypes.CDLL:
   """Builds (once, cached on disk), loads and registers the kernel."""
-  global _library
+  global _library, _library_path
   with _lock:
     if _library is None:
       path = _build()
@@ -141,7 +142,7 @@ def _load() -> ctypes.CDLL:
       library.seqjax_rnn_workspace_bytes.restype = ctypes.c_int64
       library.seqjax_rnn_workspace_bytes.argtypes = ([ctypes.c_int32] + [ctypes.c_int64] * 4
                                                      + [ctypes.c_bool] * 2)
-      _library = library
+      _library, _library_path = library, path
   return _library
 
 
@@ -149,7 +150,7 @@ def availability() -> tuple[bool, str]:
   """``(True, path of the built kernel)`` or ``(False, why not)``; builds it if needed."""
   try:
     _load()
-    return True, str(_build())
+    return True, str(_library_path)
   except OneDNNUnavailable as e:
     return False, str(e)
 
