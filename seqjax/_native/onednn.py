@@ -205,62 +205,52 @@ def _like(arrays):
   return tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in arrays)
 
 
-# LSTM: carry (h, c).
+def _target(cell: int) -> tuple[str, dict]:
+  """The FFI target prefix and attributes of a cell: the LSTM's calls carry
+  (h, c); the GRU's and RNN's carry h and name the cell in an attribute."""
+  return ("SeqjaxLstm", {}) if cell == _LSTM else ("SeqjaxH", {"cell": np.int32(cell)})
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _lstm(layout, x, h0, c0, w_x, w_h, b):
-  _load()
-  ys, state = _shapes(layout, x, w_h)
-  return tuple(_call("SeqjaxLstmInference", layout, (ys, state, state), x, h0, c0, w_x, w_h, b))
-
-
-def _lstm_fwd(layout, x, h0, c0, w_x, w_h, b):
-  _load()
-  ys, state = _shapes(layout, x, w_h)
-  y, h_t, c_t, ws = _call("SeqjaxLstmTraining", layout,
-                          (ys, state, state, _workspace(_LSTM, layout, x, w_h)),
-                          x, h0, c0, w_x, w_h, b)
-  return (y, h_t, c_t), (x, h0, c0, w_x, w_h, b, y, h_t, c_t, ws)
-
-
-def _lstm_bwd(layout, saved, cotangents):
-  return tuple(_call("SeqjaxLstmBackward", layout, _like(saved[:6]), *saved, *cotangents))
-
-
-_lstm.defvjp(_lstm_fwd, _lstm_bwd)
-
-
-# GRU and RNN: carry h; ``cell`` is a code of onednn_rnn.cc.
+# ``carry`` is a tuple: (h0, c0) for the LSTM, (h0,) otherwise.
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _h_cell(cell, layout, x, h0, w_x, w_h, b):
+def _rnn(cell, layout, x, carry, w_x, w_h, b):
   _load()
+  prefix, attributes = _target(cell)
   ys, state = _shapes(layout, x, w_h)
-  return tuple(_call("SeqjaxHInference", layout, (ys, state), x, h0, w_x, w_h, b,
-                     cell=np.int32(cell)))
+  y, *final = _call(prefix + "Inference", layout, (ys,) + (state,) * len(carry),
+                    x, *carry, w_x, w_h, b, **attributes)
+  return y, tuple(final)
 
 
-def _h_cell_fwd(cell, layout, x, h0, w_x, w_h, b):
+def _rnn_fwd(cell, layout, x, carry, w_x, w_h, b):
   _load()
+  prefix, attributes = _target(cell)
   ys, state = _shapes(layout, x, w_h)
-  y, h_t, ws = _call("SeqjaxHTraining", layout, (ys, state, _workspace(cell, layout, x, w_h)),
-                     x, h0, w_x, w_h, b, cell=np.int32(cell))
-  return (y, h_t), (x, h0, w_x, w_h, b, y, h_t, ws)
+  y, *final, ws = _call(prefix + "Training", layout,
+                        (ys,) + (state,) * len(carry) + (_workspace(cell, layout, x, w_h),),
+                        x, *carry, w_x, w_h, b, **attributes)
+  final = tuple(final)
+  return (y, final), (x, carry, w_x, w_h, b, y, final, ws)
 
 
-def _h_cell_bwd(cell, layout, saved, cotangents):
-  return tuple(_call("SeqjaxHBackward", layout, _like(saved[:5]), *saved, *cotangents,
-                     cell=np.int32(cell)))
+def _rnn_bwd(cell, layout, saved, cotangents):
+  x, carry, w_x, w_h, b, y, final, ws = saved
+  d_y, d_final = cotangents
+  prefix, attributes = _target(cell)
+  dx, *d_carry, dw_x, dw_h, db = _call(
+      prefix + "Backward", layout, _like((x, *carry, w_x, w_h, b)),
+      x, *carry, w_x, w_h, b, y, *final, ws, d_y, *d_final, **attributes)
+  return dx, tuple(d_carry), dw_x, dw_h, db
 
 
-_h_cell.defvjp(_h_cell_fwd, _h_cell_bwd)
+_rnn.defvjp(_rnn_fwd, _rnn_bwd)
 
 
-def _run(kernel, w_x, w_h, b, carry, xs, reverse, time_major):
-  """Flattens the batch axes to one and runs ``kernel(layout, x, *carry, w_x,
-  w_h, b) -> (y, *final)`` on (T, B, D) or (B, T, D) inputs."""
+def _run(cell, w_x, w_h, b, carry, xs, reverse, time_major):
+  """Flattens the batch axes to one and runs oneDNN's ``cell`` on (T, B, D) or
+  (B, T, D) inputs; returns ``(final carry tuple, ys)``."""
   w_x, w_h, b, xs = (jnp.asarray(a) for a in (w_x, w_h, b, xs))
   carry = tuple(jnp.asarray(a) for a in carry)
   hidden = w_h.shape[0]
@@ -273,7 +263,7 @@ def _run(kernel, w_x, w_h, b, carry, xs, reverse, time_major):
   carry = tuple(c.reshape(math.prod(batch_shape), -1) for c in carry)
   layout = (not time_major, bool(reverse))
   _check(x, carry[0], w_h, layout)
-  y, *final = kernel(layout, x, *carry, w_x, w_h, b)
+  y, final = _rnn(cell, layout, x, carry, w_x, w_h, b)
   ys_shape = ((xs.shape[0],) + batch_shape if time_major else batch_shape + xs.shape[-2:-1])
   return (tuple(f.reshape(batch_shape + (hidden,)) for f in final),
           y.reshape(ys_shape + (hidden,)))
@@ -297,7 +287,7 @@ def lstm_sequence(w_x, w_h, b, forget_bias: float, carry, xs, *, reverse: bool,
   hidden = jnp.shape(w_h)[0]
   if forget_bias:
     b = jnp.asarray(b).at[hidden:2 * hidden].add(forget_bias)
-  return _run(_lstm, w_x, w_h, b, carry, xs, reverse, time_major)
+  return _run(_LSTM, w_x, w_h, b, carry, xs, reverse, time_major)
 
 
 def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool, time_major: bool = True):
@@ -325,8 +315,7 @@ def gru_sequence(w_x, w_h, b, b_hn, h, xs, *, reverse: bool, time_major: bool = 
     return blocks[..., (1, 0, 2), :].reshape(w.shape)
 
   bias = jnp.concatenate([zrn(b), jnp.asarray(b_hn)])
-  return _run(functools.partial(_h_cell, _GRU), zrn(w_x), zrn(w_h), bias, (h,), xs, reverse,
-              time_major)
+  return _run(_GRU, zrn(w_x), zrn(w_h), bias, (h,), xs, reverse, time_major)
 
 
 def rnn_sequence(w_x, w_h, b, activation: str, h, xs, *, reverse: bool,
@@ -345,4 +334,4 @@ def rnn_sequence(w_x, w_h, b, activation: str, h, xs, *, reverse: bool,
     ``((h_T,), ys)`` with ys (T, *B, H) or (*B, T, H).
   """
   code = {"tanh": _RNN_TANH, "relu": _RNN_RELU}[activation]
-  return _run(functools.partial(_h_cell, code), w_x, w_h, b, (h,), xs, reverse, time_major)
+  return _run(code, w_x, w_h, b, (h,), xs, reverse, time_major)
