@@ -8,9 +8,9 @@ float32 sequences of length T with D input features, in three implementations:
   ``implementation=--seqjax-implementation`` (default ``auto``); for a cell
   with a whole-sequence fast path (``cell.sequence``) also ``seqjax-scan``,
   the plain ``lax.scan`` of ``step``, so the two can be compared; for a cell
-  with a oneDNN kernel (the LSTM) also ``seqjax-onednn``
-  (``implementation="onednn"``: oneDNN's RNN primitive through XLA FFI, the
-  primitive PyTorch's CPU ``nn.LSTM`` runs) when the CPU backend can build it;
+  with a oneDNN kernel (all three) also ``seqjax-onednn``
+  (``implementation="onednn"``: oneDNN's RNN primitives through XLA FFI, the
+  primitives PyTorch's CPU RNNs run) when the CPU backend can build it;
 * ``flax``: ``flax.linen.RNN`` of ``OptimizedLSTMCell``/``GRUCell``/``SimpleCell``;
 * ``torch``: ``nn.LSTM``/``nn.GRU``/``nn.RNN`` (``batch_first``), on CUDA if
   available, else on the CPU with ``--threads`` intra-op threads (default:
@@ -988,9 +988,8 @@ def main(argv=None) -> dict:
           + (f", torch {info['torch']['versions']['torch']} ({info['torch']['device']})"
              if "torch" in info else ""), flush=True)
     onednn = info["seqjax"]["onednn"]
-    print(f"oneDNN kernel (seqjax-onednn): "
-          f"{'built, ' + onednn['detail'] if onednn['available'] else 'not available: ' + onednn['detail']}",
-          flush=True)
+    status = "built, " if onednn["available"] else "not available: "
+    print(f"oneDNN kernel (seqjax-onednn): {status}{onednn['detail']}", flush=True)
     if "throughput" in args.sections:
       peaks = ", ".join(f"{'JAX' if name == 'seqjax' else name} {info[name]['peak_gflops']:.1f}"
                         for name in ("seqjax", "torch")
