@@ -36,7 +36,7 @@ import jax
 from flax import linen as nn
 from flax import nnx
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax.scan import unroll as _unroll
 from seqjax.types import FROZEN, Array, Carry, Cell, Params, PRNGKey
 
@@ -66,7 +66,7 @@ def _split_input_shape(input_shape: Any) -> tuple[tuple[int, ...], int]:
   if not shape:
     raise ValueError("input_shape must be (*B, D) with at least the feature "
                      "axis D, got ()")
-  _checks.positive_int("input_shape[-1]", shape[-1])
+  checks.positive_int("input_shape[-1]", shape[-1])
   return shape[:-1], shape[-1]
 
 
@@ -220,7 +220,7 @@ class LinenRNN(nn.Module):
       ``(final_carry, ys)`` if ``return_carry``.
     """
     cell = _check_cell(self.cell)
-    xs_shape = _checks.shape_of(xs)
+    xs_shape = checks.shape_of(xs)
     if len(xs_shape) < 2:
       raise ValueError(f"xs must have at least time and feature axes, got "
                        f"shape {xs_shape}")
@@ -286,7 +286,7 @@ class NNXCell(nnx.RNNCellBase):
 
   def __init__(self, cell: Cell, input_size: int, *, rngs: nnx.Rngs):
     self.cell = _check_cell(cell)
-    self.input_size = _checks.positive_int("input_size", input_size)
+    self.input_size = checks.positive_int("input_size", input_size)
     if not isinstance(rngs, nnx.Rngs):
       raise TypeError(f"rngs must be an nnx.Rngs, got {type(rngs).__name__}")
     params = cell.init(rngs.params(), self.input_size)

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 
 Initializer = Callable[..., jax.Array]
 
@@ -163,14 +163,14 @@ def spectral_radius(w: jax.Array, *, method: str = "exact",
   Returns:
     A float32 scalar.
   """
-  _checks.one_of("method", method, ("exact", "power"))
+  checks.one_of("method", method, ("exact", "power"))
   w = jnp.asarray(w)
   if w.ndim != 2 or w.shape[0] != w.shape[1]:
     raise ValueError(f"w must be a square matrix, got shape {w.shape}")
   if method == "exact":
     return jax.pure_callback(_eigvals_abs_max, jax.ShapeDtypeStruct((), jnp.float32), w)
   key = jax.random.PRNGKey(0) if key is None else key
-  return _power_iteration(w, key, _checks.positive_int("iterations", iterations))
+  return _power_iteration(w, key, checks.positive_int("iterations", iterations))
 
 
 def scale_to_spectral_radius(w: jax.Array, radius: float, *,
@@ -185,7 +185,7 @@ def scale_to_spectral_radius(w: jax.Array, radius: float, *,
   Returns:
     ``w * radius / spectral_radius(w)``.
   """
-  _checks.positive("spectral_radius", radius)
+  checks.positive("spectral_radius", radius)
   current = spectral_radius(w, method=method)
   return (w * (radius / current)).astype(w.dtype)
 
@@ -193,7 +193,7 @@ def scale_to_spectral_radius(w: jax.Array, radius: float, *,
 def spectral(radius: float, base: Initializer | None = None, *,
              method: str = "exact") -> Initializer:
   """Initialiser: ``base`` (default N(0, 1)) rescaled to spectral radius ``radius``."""
-  _checks.positive("spectral_radius", radius)
+  checks.positive("spectral_radius", radius)
   base = base or jax.nn.initializers.normal(1.0)
 
   def init(key, shape, dtype=jnp.float32):

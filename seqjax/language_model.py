@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import layers as layers_lib
 from seqjax.types import Array, Carry, Cell, Params, PRNGKey
 
@@ -66,8 +66,8 @@ def language_model(vocab_size: int,
   Returns:
     A ``LanguageModel``.
   """
-  vocab_size = _checks.positive_int("vocab_size", vocab_size)
-  embed_size = _checks.positive_int("embed_size", embed_size)
+  vocab_size = checks.positive_int("vocab_size", vocab_size)
+  embed_size = checks.positive_int("embed_size", embed_size)
   if isinstance(body, Cell):
     body = layers_lib.recurrent(body)
   if not isinstance(body, layers_lib.Layer):
@@ -154,8 +154,8 @@ def generate(model: LanguageModel, params: Params, prime: Array, length: int,
   Returns:
     (*B, length) int32 sampled ids (the prime not included).
   """
-  length = _checks.positive_int("length", length)
-  temperature = _checks.positive("temperature", temperature)
+  length = checks.positive_int("length", length)
+  temperature = checks.positive("temperature", temperature)
   prime = jnp.asarray(prime, jnp.int32)
   if prime.ndim < 1 or prime.shape[-1] < 1:
     raise ValueError(f"prime must have shape (*B, P) with P >= 1, got {prime.shape}")

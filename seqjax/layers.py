@@ -33,9 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import scan
-from seqjax.types import Array, Carry, Cell, Params, PRNGKey
+from seqjax.types import Array, Carry, Cell, Implementation, Params, PRNGKey
 
 
 class Layer(NamedTuple):
@@ -115,8 +115,12 @@ def _split(key: Optional[PRNGKey], num: int) -> list[Optional[PRNGKey]]:
   return list(jax.random.split(key, num))
 
 
-def _keep_mask(key: PRNGKey, rate: float, shape: tuple[int, ...], dtype) -> Array:
-  """Inverted-dropout multiplier: 0 with probability ``rate``, else 1/(1-rate)."""
+def dropout_mask(key: PRNGKey, rate: float, shape: tuple[int, ...], dtype) -> Array:
+  """Inverted-dropout multiplier of ``shape``: 0 with probability ``rate``, else 1/(1-rate).
+
+  Multiplying activations by it keeps their expectation (Srivastava et al.
+  2014); shared by the recurrent layers and the TCN.
+  """
   keep = jax.random.bernoulli(key, 1.0 - rate, shape)
   return keep.astype(dtype) / jnp.asarray(1.0 - rate, dtype)
 
@@ -127,7 +131,7 @@ def _dropout(key: PRNGKey, rate: float, xs: Array, time_axis: int,
   shape = list(xs.shape)
   if variational:
     shape[time_axis] = 1
-  return xs * _keep_mask(key, rate, tuple(shape), xs.dtype)
+  return xs * dropout_mask(key, rate, tuple(shape), xs.dtype)
 
 
 def _time_axis(ndim: int, time_major: bool) -> int:
@@ -146,12 +150,12 @@ def _with_recurrent_dropout(cell: Cell, template: Carry, key: PRNGKey,
   al. 2016, arXiv:1603.05118).
   """
   if isinstance(template, (jax.Array, np.ndarray, jax.ShapeDtypeStruct)):
-    keep = _keep_mask(key, rate, template.shape, template.dtype)
+    keep = dropout_mask(key, rate, template.shape, template.dtype)
 
     def drop(carry):
       return carry * keep
   elif hasattr(template, "_fields") and "h" in template._fields:
-    keep = _keep_mask(key, rate, template.h.shape, template.h.dtype)
+    keep = dropout_mask(key, rate, template.h.shape, template.h.dtype)
 
     def drop(carry):
       return carry._replace(h=carry.h * keep)
@@ -163,9 +167,8 @@ def _with_recurrent_dropout(cell: Cell, template: Carry, key: PRNGKey,
   def step(params, carry, x):
     return cell.step(params, drop(carry), x)
 
-  # No fast path: a fused whole-sequence kernel cannot see the mask.
-  return cell._replace(step=step, sequence=None, onednn=None,
-                       name=f"{cell.name} with recurrent_dropout={rate}")
+  # with_step drops the fast path: a fused whole-sequence kernel cannot see the mask.
+  return cell.with_step(step, name=f"{cell.name} with recurrent_dropout={rate}")
 
 
 def recurrent(cell: Cell,
@@ -193,7 +196,7 @@ def recurrent(cell: Cell,
       right padding and ``mask`` each sequence starts at its last real step.
     unroll: ``lax.scan`` unroll factor, > 0.
     remat: recompute each step in the backward pass (``jax.checkpoint``).
-    implementation: ``"auto"``, ``"scan"``, ``"fast"`` or ``"onednn"``, as
+    implementation: ``"auto"``, ``"scan"`` or ``"fast"`` (``seqjax.Implementation``), as
       in ``seqjax.unroll``; recurrent dropout always uses the scan of ``step``.
 
   Returns:
@@ -201,8 +204,8 @@ def recurrent(cell: Cell,
   """
   if not isinstance(cell, Cell):
     raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
-  unroll_factor = _checks.positive_int("unroll", unroll)
-  _checks.one_of("implementation", implementation, scan.IMPLEMENTATIONS)
+  unroll_factor = checks.positive_int("unroll", unroll)
+  Implementation.check(implementation)
   reverse, remat = bool(reverse), bool(remat)
 
   def apply(params, xs, carry=None, *, mask=None, reset=None, key=None,
@@ -211,7 +214,7 @@ def recurrent(cell: Cell,
     run_cell, impl = cell, implementation
     if training and rate > 0:
       _require_key(key, {"recurrent_dropout": rate})
-      shape = _checks.shape_of(xs)
+      shape = checks.shape_of(xs)
       batch_shape = tuple(shape[1:-1] if time_major else shape[:-2])
       template = carry if carry is not None else cell.initial_carry(
           params, batch_shape)
@@ -294,7 +297,7 @@ def bidirectional(forward: CellOrLayer,
   Raises:
     ValueError: ``merge`` not one of the above, or ``"sum"`` with O_f != O_b.
   """
-  _checks.one_of("merge", merge, ("concat", "sum"))
+  checks.one_of("merge", merge, ("concat", "sum"))
   fwd = _as_layer(forward, "forward")
   backward = forward if backward is None else backward
   if isinstance(backward, Cell):
@@ -411,12 +414,12 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
     [0, 1); an element that is neither a Cell nor a Layer.
   """
   if isinstance(layers, (Cell, Layer)):
-    count = 1 if num_layers is None else _checks.positive_int("num_layers", num_layers)
+    count = 1 if num_layers is None else checks.positive_int("num_layers", num_layers)
     members = [_as_layer(layers, "layers")] * count
   elif isinstance(layers, Sequence) and not isinstance(layers, str):
     if len(layers) == 0:
       raise ValueError("layers must hold at least one Cell or Layer, got an empty sequence")
-    if num_layers is not None and _checks.positive_int(
+    if num_layers is not None and checks.positive_int(
         "num_layers", num_layers) != len(layers):
       raise ValueError(f"num_layers must equal len(layers)={len(layers)} when "
                        f"layers is a sequence, got num_layers={num_layers}")
@@ -444,7 +447,7 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
   output_size = sum(sizes) if skip_output else sizes[-1]
 
   def init(key, input_size):
-    input_size = _checks.positive_int("input_size", input_size)
+    input_size = checks.positive_int("input_size", input_size)
     keys = jax.random.split(key, num)
     params = {}
     for i, (layer, name) in enumerate(zip(members, names)):
@@ -470,7 +473,7 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
       raise ValueError(f"carry must be a tuple with one carry per layer "
                        f"({num}), got {type(carry).__name__}")
     xs = jnp.asarray(xs)
-    _checks.float_array("xs", xs)
+    checks.float_array("xs", xs)
     if xs.ndim < 2:
       raise ValueError(f"xs must have shape {'(T, *B, D)' if time_major else '(*B, T, D)'}"
                        f", got shape {xs.shape}")

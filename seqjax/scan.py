@@ -11,8 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
-from seqjax.types import Array, Carry, Cell, Params
+from jax.interpreters import ad
+
+from seqjax import checks
+from seqjax.types import Array, Carry, Cell, Implementation, Params
 
 
 def _expand_to(flags: Array, leaf: Array) -> Array:
@@ -27,14 +29,29 @@ def _select(flags: Array, on_true: Any, on_false: Any) -> Any:
 
 def _check_flags(name: str, flags: Any, expected: tuple[int, ...],
                  layout: str) -> Array:
-  if _checks.shape_of(flags) != expected:
+  """Mask/reset flags as booleans: bool arrays, or numbers that are exactly 0 or 1.
+
+  Numeric flags are checked for 0/1 when they are concrete (a traced float
+  flag is taken as ``flag != 0``).
+  """
+  if not hasattr(flags, "shape") or not hasattr(flags, "dtype"):
+    raise TypeError(f"{name} must be a boolean array of shape {expected} ({layout}), "
+                    f"got {type(flags).__name__}")
+  if tuple(flags.shape) != expected:
     raise ValueError(f"{name} must have shape {expected} ({layout}), "
-                     f"got {_checks.shape_of(flags)}")
-  dtype = np.dtype(flags.dtype if hasattr(flags, "dtype") else np.asarray(flags).dtype)
-  if not (dtype == np.bool_ or np.issubdtype(dtype, np.integer)
-          or np.issubdtype(dtype, np.floating)):
-    raise TypeError(f"{name} must be boolean (or 0/1 numbers), got dtype {dtype}")
-  return jnp.asarray(flags).astype(jnp.bool_)
+                     f"got {tuple(flags.shape)}")
+  dtype = np.dtype(flags.dtype)
+  if dtype == np.bool_:
+    return jnp.asarray(flags)
+  if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+    raise TypeError(f"{name} must be boolean (or numbers that are exactly 0/1), "
+                    f"got dtype {dtype}")
+  if not isinstance(flags, jax.core.Tracer):
+    values = np.asarray(flags)
+    if not np.all((values == 0) | (values == 1)):
+      bad = values[(values != 0) & (values != 1)].flat[0]
+      raise ValueError(f"{name} must be boolean or exactly 0/1, got a value {bad!r}")
+  return jnp.asarray(flags) != 0
 
 
 def _check_carry(carry: Carry, expected: Carry) -> None:
@@ -44,9 +61,28 @@ def _check_carry(carry: Carry, expected: Carry) -> None:
     raise ValueError(f"carry must have the structure of cell.initial_carry, "
                      f"expected {want}, got {got}")
   for g, w in zip(jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(expected)):
-    if _checks.shape_of(g) != tuple(w.shape):
+    if checks.shape_of(g) != tuple(w.shape):
       raise ValueError(f"carry leaf must have shape {tuple(w.shape)} "
-                       f"(batch shape + features), got {_checks.shape_of(g)}")
+                       f"(batch shape + features), got {checks.shape_of(g)}")
+    dtype = jnp.result_type(g)
+    if jnp.issubdtype(w.dtype, jnp.inexact) and not jnp.issubdtype(dtype, jnp.inexact):
+      raise TypeError(f"carry leaf must have a floating dtype like {w.dtype}, got {dtype}")
+
+
+def _forward_mode(tree: Any) -> bool:
+  """Whether any leaf is being differentiated in forward mode (``jvp``/``jacfwd``).
+
+  Walks nested tracers (a reverse-mode tracer over a forward-mode one in
+  ``jvp(grad(f))``, a batching tracer in ``jacfwd``).
+  """
+  for leaf in jax.tree_util.tree_leaves(tree):
+    seen = 0
+    while isinstance(leaf, jax.core.Tracer) and seen < 32:
+      if isinstance(leaf, ad.JVPTracer):
+        return True
+      leaf = getattr(leaf, "primal", getattr(leaf, "val", None))
+      seen += 1
+  return False
 
 
 def scan_steps(step: Callable[[Carry, Any], tuple[Carry, Array]],
@@ -152,8 +188,44 @@ def reverse_restart(reset: Array) -> Array:
   return jnp.concatenate([reset[1:], jnp.zeros_like(reset[:1])], axis=0)
 
 
-#: The values of ``unroll(..., implementation=...)``.
-IMPLEMENTATIONS = ("auto", "scan", "fast", "onednn")
+def check_params(cell: Cell, params: Params, name: str = "params") -> int:
+  """Checks ``params`` against what ``cell.init`` builds; returns the input size D.
+
+  Compares the pytree structure (missing or extra keys) and every leaf's shape
+  with ``jax.eval_shape(cell.init, key, D)`` at trace time, so parameters of
+  another cell or a transposed weight fail with a one-line error naming the key,
+  the shape received and the shape expected. A square weight stored transposed
+  (an RNN's (H, H) ``w_h``) has the right shape and cannot be caught here.
+  """
+  if params is None or not jax.tree_util.tree_leaves(params):
+    raise TypeError(f"{name} must be the pytree of arrays returned by cell.init "
+                    f"({cell.name}), got {params!r}")
+  try:
+    input_size = cell.input_size(params)
+  except (KeyError, TypeError, IndexError, AttributeError) as error:
+    raise ValueError(f"{name} do not belong to {cell.name}: reading its input size "
+                     f"failed with {type(error).__name__}: {error}") from None
+  expected = _expected_params(cell, int(input_size))
+  if expected is None:  # an init that cannot be traced abstractly
+    return int(input_size)
+  checks.tree_like(name, params, expected)
+  return int(input_size)
+
+
+_EXPECTED_PARAMS: dict = {}
+
+
+def _expected_params(cell: Cell, input_size: int) -> Any:
+  key = (cell.init, input_size)
+  if key not in _EXPECTED_PARAMS:
+    try:
+      shapes = jax.eval_shape(lambda k: cell.init(k, input_size), jax.random.PRNGKey(0))
+    except Exception:  # noqa: BLE001 -- e.g. an init that needs concrete values (ARPACK)
+      shapes = None
+    if len(_EXPECTED_PARAMS) > 1024:
+      _EXPECTED_PARAMS.clear()
+    _EXPECTED_PARAMS[key] = shapes
+  return _EXPECTED_PARAMS[key]
 
 
 def unroll(cell: Cell,
@@ -172,15 +244,18 @@ def unroll(cell: Cell,
 
   Args:
     cell: a ``seqjax.Cell``.
-    params: the cell's parameters, from ``cell.init``.
+    params: the cell's parameters, from ``cell.init`` (checked against its
+      shapes, see ``check_params``).
     xs: inputs, ``(*B, T, D)``; ``(T, *B, D)`` if ``time_major``; ``(T, D)``
-      unbatched. Any number of batch axes (including none) is allowed.
+      unbatched. Any number of batch axes (including none) and any T >= 0.
     carry: initial carry with leaves ``(*B, ...)``; defaults to
       ``cell.initial_carry(params, B)``.
-    mask: optional ``(*B, T)`` (``(T, *B)`` if ``time_major``) booleans, True on
-      real steps. On a False step the carry is left unchanged and the output
-      is zero, so any padding pattern (left, right, in the middle) gives the
-      same results as running the unpadded sequence.
+    mask: optional ``(*B, T)`` (``(T, *B)`` if ``time_major``) booleans (or
+      numbers exactly 0/1), True on real steps. On a False step the carry is
+      left unchanged and the output is zero, so any padding pattern (left,
+      right, in the middle) gives the same results as running the unpadded
+      sequence. Padded inputs are replaced by zeros before any computation, so
+      they may hold anything (NaN, inf) without touching values or gradients.
     reset: optional booleans of the shape of ``mask``; True marks the first step
       of a new segment in a packed row: the carry is restarted to
       ``cell.initial_carry`` before that step. ``reset`` always marks segment
@@ -198,20 +273,18 @@ def unroll(cell: Cell,
       (``jax.checkpoint``). Activation memory falls from O(T) steps to
       O(sqrt(T)) (the outputs ``ys`` themselves stay O(T)) for about one
       extra forward pass. Works with every implementation.
-    implementation: ``"scan"`` (``lax.scan`` of ``step``), ``"fast"`` (the
-      cell's whole-sequence ``sequence`` path; an error if it has none) or
-      ``"auto"`` (the fast path where the cell has one, the current backend
-      is in ``cell.fast_on``, i.e. where it was measured faster).
-      ``unroll`` applies to the scan of ``step``; a fast path computes the
-      whole sequence its own way and ignores it. The LSTM, GRU and RNN fast paths are ``jax.custom_vjp``
-      functions with a hand-written backward pass: reverse mode (``grad``,
-      ``vjp``) works, forward mode (``jvp``, ``jacfwd``) does not; use
-      ``implementation="scan"`` for it. ``"onednn"`` runs the cell's oneDNN
-      CPU kernel (``cell.onednn``: the LSTM without peepholes, the GRU with
-      ``reset_after=True``, the tanh/ReLU RNN), the primitive behind
-      PyTorch's CPU ``nn.LSTM``/``nn.GRU``/``nn.RNN``; opt-in, CPU and float32 only, no
-      ``mask``/``reset``, compiled on first use (``pip install
-      "seqjax[onednn]"``; see ``seqjax/_native/onednn.py``).
+    implementation: a ``seqjax.Implementation`` or its value: ``"scan"``
+      (``lax.scan`` of ``step``), ``"fast"`` (the cell's whole-sequence fast
+      path ``cell.fast``; an error if it has none) or ``"auto"`` (the fast
+      path on the backends in ``cell.fast.backends``, where it was measured
+      faster, else the scan). ``unroll`` applies to the scan of ``step``; a
+      fast path computes the whole sequence its own way and ignores it. The
+      LSTM, GRU and RNN fast paths are ``jax.custom_vjp`` functions (reverse
+      mode only): under forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``,
+      Hessian-vector products) ``"auto"`` takes the scan, and ``"fast"``
+      raises an error that says to use ``"scan"``. (Inside a ``jax.jit`` that
+      is itself differentiated in forward mode the tracer cannot be seen:
+      pass ``implementation="scan"`` there.)
 
   Returns:
     ``(final_carry, ys)`` with ``ys`` of shape ``(*B, T, O)`` (``(T, *B, O)``
@@ -220,40 +293,48 @@ def unroll(cell: Cell,
 
   Raises:
     ValueError/TypeError at trace time, naming the argument, for inputs of the
-    wrong rank, feature size, dtype, or for a mask/reset/carry of the wrong
-    shape.
+    wrong type, rank, feature size or dtype, parameters that do not fit the
+    cell, non-boolean options, or a mask/reset/carry of the wrong shape.
   """
   if not isinstance(cell, Cell):
     raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
-  _checks.one_of("implementation", implementation, IMPLEMENTATIONS)
-  _checks.positive_int("unroll", unroll)
-  xs_shape = _checks.shape_of(xs)
+  implementation = Implementation.check(implementation)
+  checks.positive_int("unroll", unroll)
+  for name, value in (("reverse", reverse), ("time_major", time_major), ("remat", remat)):
+    checks.boolean(name, value)
+  layout = "(T, *B, D)" if time_major else "(*B, T, D)"
+  if not hasattr(xs, "shape") or not hasattr(xs, "dtype"):
+    raise TypeError(f"xs must be an array of shape {layout} (jax or numpy), "
+                    f"got {type(xs).__name__}")
+  xs_shape = tuple(xs.shape)
   if len(xs_shape) < 2:
-    layout = "(T, *B, D)" if time_major else "(*B, T, D)"
     raise ValueError(f"xs must have shape {layout} with at least time and "
                      f"feature axes, got shape {xs_shape}")
-  _checks.float_array("xs", xs)
-  input_size = cell.input_size(params)
+  checks.float_array("xs", xs)
+  input_size = check_params(cell, params)
   if xs_shape[-1] != input_size:
     raise ValueError(f"xs must have {input_size} features (the input_size the "
                      f"params were built for), got shape {xs_shape}")
 
   xs = jnp.asarray(xs)
-  layout_xs = xs
   if not time_major:
     xs = jnp.moveaxis(xs, -2, 0)
   batch_shape = tuple(xs.shape[1:-1])
   flags_shape = xs.shape[:-1] if time_major else batch_shape + xs.shape[:1]
-  layout = "(T, *B)" if time_major else "(*B, T)"
+  flags_layout = "(T, *B)" if time_major else "(*B, T)"
 
   def to_time_major(name, flags):
     if flags is None:
       return None
-    flags = _check_flags(name, flags, tuple(flags_shape), layout)
+    flags = _check_flags(name, flags, tuple(flags_shape), flags_layout)
     return flags if time_major else jnp.moveaxis(flags, -1, 0)
 
   mask = to_time_major("mask", mask)
   reset = to_time_major("reset", reset)
+  if mask is not None:
+    # Padded inputs never reach a computation whose gradient flows: a NaN there
+    # would otherwise turn every parameter gradient into NaN (0 * NaN).
+    xs = jnp.where(mask[..., None], xs, jnp.zeros((), xs.dtype))
 
   initial = cell.initial_carry(params, batch_shape)
   if carry is None:
@@ -264,15 +345,16 @@ def unroll(cell: Cell,
   if reset is not None:
     restart = reverse_restart(reset) if reverse else reset
 
-  if implementation == "fast" and cell.sequence is None:
+  fast = cell.fast
+  if fast is not None and fast.step is not cell.step:
+    raise ValueError(f"{cell.name} carries a fast path for another step function; derive "
+                     f"cells with cell.with_step(new_step), which drops it")
+  if implementation is Implementation.FAST and fast is None:
     raise ValueError(f"implementation='fast' but {cell.name} has no fast path")
-  if implementation == "onednn" and cell.onednn is None:
-    raise ValueError(f"implementation='onednn' but {cell.name} has no oneDNN kernel "
-                     f"(the LSTM without peepholes, the GRU with reset_after=True and the "
-                     f"tanh/ReLU RNN have one)")
-  use_fast = cell.sequence is not None and (
-      implementation == "fast" or
-      (implementation == "auto" and jax.default_backend() in cell.fast_on))
+  use_fast = fast is not None and (
+      implementation is Implementation.FAST or
+      (implementation is Implementation.AUTO and jax.default_backend() in fast.backends
+       and not _forward_mode((params, xs, carry))))
 
   def checked_step(carry, x_t):
     new_carry, y_t = cell.step(params, carry, x_t)
@@ -284,19 +366,16 @@ def unroll(cell: Cell,
         new_carry, carry, custom_message=f"{cell.name}.step must return a carry like its input")
     return new_carry, y_t
 
-  if implementation == "onednn" and not remat:
-    # oneDNN reads either layout and runs either direction itself: no
-    # transposes or flips of xs or ys.
-    return cell.onednn(params, carry, layout_xs, mask=mask, restart=restart,
-                       restart_carry=initial, reverse=reverse, time_major=time_major)
-
   def run(carry, xs, mask, restart):
-    if implementation == "onednn":
-      return cell.onednn(params, carry, xs, mask=mask, restart=restart,
-                         restart_carry=initial, reverse=reverse, time_major=True)
     if use_fast:
-      return cell.sequence(params, carry, xs, mask=mask, restart=restart,
-                           restart_carry=initial, reverse=reverse)
+      try:
+        return fast.run(params, carry, xs, mask=mask, restart=restart,
+                        restart_carry=initial, reverse=reverse)
+      except TypeError as error:
+        if "forward-mode" not in str(error):
+          raise
+        raise TypeError(f"{cell.name}'s fast path supports reverse-mode autodiff only; "
+                        f"use implementation='scan' for jax.jvp/jacfwd") from None
     return scan_steps(checked_step, carry, xs, mask=mask, restart=restart,
                       restart_carry=initial, reverse=reverse, unroll=unroll)
 

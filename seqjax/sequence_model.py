@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import layers as layers_lib
 from seqjax.types import Array, Cell, Params, PRNGKey
 
@@ -67,12 +67,12 @@ def sequence_model(body: Union[Cell, layers_lib.Layer],
   Returns:
     A ``SequenceModel``.
   """
-  output_size = _checks.positive_int("output_size", output_size)
-  _checks.one_of("readout", readout, ("last", "all"))
+  output_size = checks.positive_int("output_size", output_size)
+  checks.one_of("readout", readout, ("last", "all"))
   if (input_size is None) == (num_tokens is None):
     raise ValueError("give exactly one of input_size (float inputs) and num_tokens "
                      f"(integer inputs), got input_size={input_size}, num_tokens={num_tokens}")
-  features = _checks.positive_int("input_size" if num_tokens is None else "num_tokens",
+  features = checks.positive_int("input_size" if num_tokens is None else "num_tokens",
                                   input_size if num_tokens is None else num_tokens)
   if isinstance(body, Cell):
     body = layers_lib.recurrent(body)
@@ -80,7 +80,7 @@ def sequence_model(body: Union[Cell, layers_lib.Layer],
     raise TypeError(f"body must be a seqjax Cell or Layer, got {type(body).__name__}")
   hidden = body.output_size
   scale = (1.0 / np.sqrt(hidden) if head_init_scale is None
-           else _checks.positive("head_init_scale", head_init_scale))
+           else checks.positive("head_init_scale", head_init_scale))
 
   def init(key):
     k_body, k_head = jax.random.split(key)

@@ -34,8 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
-from seqjax.layers import Layer, _keep_mask
+from seqjax import checks
+from seqjax.layers import Layer, dropout_mask
 from seqjax.types import Array, Params
 
 
@@ -52,8 +52,8 @@ def receptive_field(kernel_size: int, levels: int) -> int:
   Each block has two convolutions of dilation ``2**i``, each reaching
   ``(k-1) 2**i`` steps further back.
   """
-  kernel_size = _checks.positive_int("kernel_size", kernel_size)
-  levels = _checks.positive_int("levels", levels)
+  kernel_size = checks.positive_int("kernel_size", kernel_size)
+  levels = checks.positive_int("levels", levels)
   return 1 + 2 * (kernel_size - 1) * (2**levels - 1)
 
 
@@ -145,14 +145,14 @@ def tcn(channels: Sequence[int],
     carry = layer.initial_carry(params, (B,))                # streaming:
     carry, y_t = layer.apply(params, x_t[:, None], carry)    # one step at a time
   """
-  channels = tuple(_checks.positive_int("channels[i]", c) for c in channels)
+  channels = tuple(checks.positive_int("channels[i]", c) for c in channels)
   if not channels:
     raise ValueError("channels must name at least one level, got []")
-  kernel_size = _checks.positive_int("kernel_size", kernel_size)
-  rate = float(_checks.in_range("dropout", dropout, 0.0, 1.0))
+  kernel_size = checks.positive_int("kernel_size", kernel_size)
+  rate = float(checks.in_range("dropout", dropout, 0.0, 1.0))
   if rate == 1.0:
     raise ValueError("dropout must be in [0, 1), got 1.0")
-  skip_init_scale = _checks.positive("skip_init_scale", skip_init_scale)
+  skip_init_scale = checks.positive("skip_init_scale", skip_init_scale)
   dilations = tuple(2**i for i in range(len(channels)))
   spans = tuple((kernel_size - 1) * d for d in dilations)
 
@@ -171,7 +171,7 @@ def tcn(channels: Sequence[int],
     return {"v": v, "g": jnp.sqrt(jnp.sum(v * v, axis=(0, 1))), "b": b}
 
   def init(key, input_size):
-    input_size = _checks.positive_int("input_size", input_size)
+    input_size = checks.positive_int("input_size", input_size)
     levels = []
     fan_in = input_size
     for key_level, width in zip(jax.random.split(key, len(channels)), channels):
@@ -213,11 +213,11 @@ def tcn(channels: Sequence[int],
       z, ext1 = _causal_conv(history.conv1, xs, weights[0], convs[0]["b"], dilation, keep)
       z = jax.nn.relu(z)
       if training and rate > 0:
-        z = z * _keep_mask(keys[2 * i], rate, z.shape, z.dtype)
+        z = z * dropout_mask(keys[2 * i], rate, z.shape, z.dtype)
       z, ext2 = _causal_conv(history.conv2, z, weights[1], convs[1]["b"], dilation, keep)
       z = jax.nn.relu(z)
       if training and rate > 0:
-        z = z * _keep_mask(keys[2 * i + 1], rate, z.shape, z.dtype)
+        z = z * dropout_mask(keys[2 * i + 1], rate, z.shape, z.dtype)
       skip = xs @ level["skip"]["w"] + level["skip"]["b"] if "skip" in level else xs
       new_carry.append((ext1, ext2))
       xs = jax.nn.relu(z + skip)
@@ -227,7 +227,7 @@ def tcn(channels: Sequence[int],
             training=False, time_major=False, recurrent_dropout=None):
     del recurrent_dropout  # a TCN has no recurrence to drop.
     xs = jnp.asarray(xs)
-    _checks.float_array("xs", xs)
+    checks.float_array("xs", xs)
     if xs.ndim < 2:
       raise ValueError(f"xs must be (*B, T, D), got shape {xs.shape}")
     if time_major:

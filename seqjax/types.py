@@ -14,6 +14,7 @@ in which case they are ``(T, *B, D)``. Features are always the last axis.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -35,6 +36,45 @@ class LSTMCarry(NamedTuple):
 
   h: Array  # shape=(*B, H): hidden state, also the cell's output.
   c: Array  # shape=(*B, H): memory cell.
+
+
+class Implementation(str, enum.Enum):
+  """How ``seqjax.unroll`` runs a cell over time (the ``implementation`` argument).
+
+  The one list of these names: ``unroll``, ``layers.recurrent``, the Flax
+  adapters and the experiment configs all check against it with
+  ``Implementation.check``.
+  """
+
+  AUTO = "auto"  # the cell's fast path on the backends it was measured faster on, else SCAN
+  SCAN = "scan"  # lax.scan of cell.step
+  FAST = "fast"  # the cell's whole-sequence fast path (an error if it has none)
+
+  @classmethod
+  def check(cls, value: Any, name: str = "implementation") -> "Implementation":
+    """``value`` as an ``Implementation``, or a ValueError naming ``name``."""
+    try:
+      return cls(value)
+    except ValueError:
+      raise ValueError(f"{name} must be one of {tuple(i.value for i in cls)}, "
+                       f"got {value!r}") from None
+
+
+class FastPath(NamedTuple):
+  """A whole-sequence implementation of one particular ``step``.
+
+  ``run(params, carry, xs, *, mask, restart, restart_carry, reverse) ->
+  (carry, ys)`` has the meaning of a ``lax.scan`` of ``step`` (see
+  ``seqjax.scan.scan_steps``): time-major ``xs`` (T, *B, D); ``mask`` and
+  ``restart`` are ``None`` or boolean (T, *B) (``restart[t]`` replaces the
+  carry by ``restart_carry`` before step t). It records the ``step`` it
+  computes, and ``seqjax.unroll`` refuses it for a cell whose ``step`` is any
+  other function: a derived cell can never run a stale fast path.
+  """
+
+  run: Callable[..., tuple[Carry, Array]]
+  backends: tuple[str, ...]  # jax.default_backend() names where "auto" takes it (measured)
+  step: Callable[..., tuple[Carry, Array]]  # the step function ``run`` computes
 
 
 class Cell(NamedTuple):
@@ -61,24 +101,13 @@ class Cell(NamedTuple):
     hidden_size: H, the number of recurrent units.
     output_size: O, the size of ``y_t``.
     name: a short human-readable description.
-    sequence: optional whole-sequence fast path with the meaning of a
-      ``lax.scan`` of ``step``. Signature ``(params, carry, xs, *, mask,
-      restart, restart_carry, reverse) -> (carry, ys)`` with time-major
-      ``xs`` of shape ``(T, *B, D)``; ``mask`` and ``restart`` are ``None``
-      or boolean ``(T, *B)`` (``restart[t]`` replaces the carry by
-      ``restart_carry`` before step ``t`` is processed). ``seqjax.unroll``
-      dispatches to it; tests compare it with the plain scan of ``step``.
-      A cell derived with ``cell._replace(step=...)`` must also replace (or
-      set to ``None``) ``sequence``, which still computes the old step.
-    fast_on: backends (``jax.default_backend()`` names) on which
-      ``unroll(..., implementation="auto")`` picks ``sequence`` over the plain
-      scan; chosen by measurement (see ``benchmarks/``).
-    onednn: optional whole-sequence CPU kernel from oneDNN (the library behind
-      PyTorch's CPU ``nn.LSTM``), signature as ``sequence`` plus a keyword
-      ``time_major``: ``xs`` and ``ys`` may be batch-major ``(*B, T, ...)``,
-      which oneDNN reads without a transpose. Only ``unroll(...,
-      implementation="onednn")`` uses it (see ``seqjax/_native/onednn.py``).
-      Like ``sequence`` it must be replaced when ``step`` is.
+    fast: optional ``FastPath``, a whole-sequence implementation of ``step``
+      that ``seqjax.unroll`` dispatches to (``Implementation``); tests compare
+      it with the plain scan of ``step`` in outputs and gradients.
+
+  Derive a cell with another step by ``cell.with_step(new_step)`` (or
+  ``cell._replace(step=...)``): both drop the fast path, which computes the
+  old step.
   """
 
   init: Callable[[PRNGKey, int], Params]
@@ -88,13 +117,28 @@ class Cell(NamedTuple):
   hidden_size: int
   output_size: int
   name: str
-  sequence: Optional[Callable[..., tuple[Carry, Array]]] = None
-  fast_on: tuple[str, ...] = ("cpu", "gpu", "tpu")
-  onednn: Optional[Callable[..., tuple[Carry, Array]]] = None
+  fast: Optional[FastPath] = None
+
+  def with_step(self, step: Callable[[Params, Carry, Array], tuple[Carry, Array]],
+                **changes: Any) -> "Cell":
+    """This cell with another ``step`` (and any other ``changes``), no fast path."""
+    return _namedtuple_replace(self, step=step, fast=None, **changes)
 
   def __repr__(self) -> str:
     return f"Cell({self.name})"
 
+
+def _cell_replace(self: Cell, **changes: Any) -> Cell:
+  """``Cell._replace`` that drops the fast path when ``step`` changes alone."""
+  if "step" in changes and "fast" not in changes:
+    changes["fast"] = None
+  return _namedtuple_replace(self, **changes)
+
+
+# NamedTuple forbids defining ``_replace`` in the class body; a derived cell
+# must not keep a fast path that computes the old step, so patch it here.
+_namedtuple_replace = Cell._replace
+Cell._replace = _cell_replace  # type: ignore[method-assign]
 
 def trainable_mask(params: Params) -> Any:
   """Boolean pytree like ``params``: False under any ``FROZEN`` key.

@@ -254,7 +254,7 @@ def test_linen_rnn_module_mask_reset_reverse(name):
 def test_linen_rnn_module_uses_fast_path_and_time_major():
   from seqjax.cells.linear import min_gru
   cell = min_gru(5)
-  assert cell.sequence is not None
+  assert cell.fast is not None
   xs = _xs()
   params = _random_like(
       jax.eval_shape(lambda key: cell.init(key, D), jax.random.PRNGKey(0)))

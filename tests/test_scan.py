@@ -57,7 +57,7 @@ def test_errors_raise_at_trace_time(cell_and_params):
 
 def test_fast_without_fast_path(cell_and_params):
   cell, params = cell_and_params
-  cell = cell._replace(sequence=None)
+  cell = cell._replace(fast=None)
   with pytest.raises(ValueError, match="implementation='fast' but rnn"):
     unroll(cell, params, jnp.zeros((5, 3)), implementation="fast")
   with pytest.raises(ValueError, match="implementation must be one of"):
@@ -101,7 +101,7 @@ def test_trainable_mask_freezes_frozen_subtrees():
 
 def test_protocol_violations_of_custom_cells_are_caught():
   # Without its fast path, so that ``unroll`` runs the (replaced) step.
-  base = rnn(4)._replace(sequence=None)
+  base = rnn(4)._replace(fast=None)
   params = base.init(jax.random.PRNGKey(0), 3)
   xs = jnp.zeros((2, 5, 3))
   wrong_output = base._replace(output_size=7, name="wrong_output")

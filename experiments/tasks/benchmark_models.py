@@ -11,7 +11,7 @@ from __future__ import annotations
 import ml_collections
 import numpy as np
 
-from seqjax import cells, layers, scan
+from seqjax import Implementation, cells, layers
 from seqjax.tcn import tcn
 
 MODELS = ("tcn", "lstm", "gru", "rnn")
@@ -61,7 +61,7 @@ def model_config(name: str, *, hidden_size: int, num_layers: int = 1, levels: in
       kernel_size=kernel_size,   # TCN taps per convolution
       dropout=dropout,           # TCN: after each convolution; RNNs: between layers
       forget_bias=forget_bias,   # LSTM only
-      # RNNs: seqjax.unroll's implementation; "onednn" runs oneDNN's CPU kernel
+      # RNNs: seqjax.unroll's implementation (seqjax.Implementation)
       # (tasks without masks: adding, copy memory, MNIST).
       implementation=implementation,
   ))
@@ -78,9 +78,7 @@ def validate_model(model) -> None:
   if not 0 <= model.dropout < 1:
     raise ValueError(f"config.model.dropout must be in [0, 1), got {model.dropout}")
   implementation = model.get("implementation", "auto")
-  if implementation not in scan.IMPLEMENTATIONS:
-    raise ValueError(f"config.model.implementation must be one of {scan.IMPLEMENTATIONS}, "
-                     f"got {implementation!r}")
+  Implementation.check(implementation, "config.model.implementation")
 
 
 def build_body(model) -> layers.Layer:

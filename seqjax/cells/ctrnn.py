@@ -17,9 +17,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax.cells import _common
+from seqjax.cells import common
 from seqjax.types import Cell
 
 
@@ -27,7 +27,7 @@ def ctrnn(hidden_size: int,
           *,
           dt: float = 0.1,
           tau: float = 1.0,
-          activation: _common.ActivationLike = "tanh",
+          activation: common.ActivationLike = "tanh",
           kernel_init=initializers.glorot_uniform(),
           recurrent_init=initializers.orthogonal(),
           bias_init=initializers.zeros,
@@ -63,30 +63,30 @@ def ctrnn(hidden_size: int,
   Raises:
     ValueError: for dt <= 0, tau <= 0 or dt > tau.
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
-  dt = _checks.positive("dt", dt)
-  tau = _checks.positive("tau", tau)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
+  dt = checks.positive("dt", dt)
+  tau = checks.positive("tau", tau)
   if dt > tau:
     raise ValueError(f"dt must be <= tau (an Euler step longer than the time "
                      f"constant overshoots the relaxation), got dt={dt}, tau={tau}")
-  act = _common.activation(activation)
+  act = common.activation(activation)
   rate = dt / tau
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_h, k_b = jax.random.split(key, 3)
-    return _common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
+    return common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
                                 recurrent_init, bias_init, dtype)
 
   def initial_carry(params, batch_shape=()):
-    return _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
+    return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
   def step(params, z, x):
     drive = act(z @ params["w_h"] + x @ params["w_x"] + params["b"])
     z = z + rate * (drive - z)
     return z, z
 
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"ctrnn(hidden_size={hidden_size}, dt={dt}, tau={tau}, "
-              f"activation={_common.activation_name(activation)})")
+              f"activation={common.activation_name(activation)})")

@@ -33,11 +33,11 @@ import jax.numpy as jnp
 import jax.scipy.linalg
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax.cells import _common
+from seqjax.cells import common
 from seqjax.scan import scan_steps
-from seqjax.types import FROZEN, Array, Cell, Params
+from seqjax.types import FROZEN, Array, Cell, FastPath, Params
 
 # A sparse pattern without a directed cycle gives a nilpotent matrix (spectral
 # radius 0) that cannot be rescaled; such patterns (common only in tiny
@@ -165,16 +165,16 @@ def esn(hidden_size: int,
       or leak_rate outside (0, 1], negative scalings, an unknown
       spectral_method.
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
-  spectral_radius = _checks.positive("spectral_radius", spectral_radius)
-  connectivity = _checks.in_range("connectivity", connectivity, 0.0, 1.0, low_open=True)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
+  spectral_radius = checks.positive("spectral_radius", spectral_radius)
+  connectivity = checks.in_range("connectivity", connectivity, 0.0, 1.0, low_open=True)
   input_scaling = _non_negative("input_scaling", input_scaling)
   bias_scaling = _non_negative("bias_scaling", bias_scaling)
-  leak_rate = _checks.in_range("leak_rate", leak_rate, 0.0, 1.0, low_open=True)
-  _checks.one_of("spectral_method", spectral_method, ("exact", "power"))
+  leak_rate = checks.in_range("leak_rate", leak_rate, 0.0, 1.0, low_open=True)
+  checks.one_of("spectral_method", spectral_method, ("exact", "power"))
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_in, k_rec, k_b = jax.random.split(key, 3)
     w_rec = _sparse_reservoir(k_rec, hidden_size, connectivity, dtype)
     return {FROZEN: {
@@ -186,7 +186,7 @@ def esn(hidden_size: int,
     }}
 
   def initial_carry(params, batch_shape=()):
-    return jnp.zeros(tuple(batch_shape) + (hidden_size,), params[FROZEN]["w_rec"].dtype)
+    return jnp.zeros(checks.batch_shape(batch_shape) + (hidden_size,), params[FROZEN]["w_rec"].dtype)
 
   def update(h, pre):
     drive = jnp.tanh(pre)
@@ -225,7 +225,7 @@ def esn(hidden_size: int,
               hidden_size, hidden_size,
               f"esn(hidden_size={hidden_size}, spectral_radius={spectral_radius}, "
               f"connectivity={connectivity}, leak_rate={leak_rate})",
-              sequence=sequence)
+              fast=FastPath(sequence, ("cpu", "gpu", "tpu"), step))
 
 
 def _check_readout_shapes(inputs, states, targets=None) -> None:
@@ -233,16 +233,16 @@ def _check_readout_shapes(inputs, states, targets=None) -> None:
   if targets is not None:
     named.append(("targets", targets, "(*B, T, O)"))
   for name, array, layout in named:
-    if len(_checks.shape_of(array)) < 2:
+    if len(checks.shape_of(array)) < 2:
       raise ValueError(f"{name} must have shape {layout} with at least time and "
-                       f"feature axes, got shape {_checks.shape_of(array)}")
-    _checks.float_array(name, array)
-  lead = _checks.shape_of(inputs)[:-1]
+                       f"feature axes, got shape {checks.shape_of(array)}")
+    checks.float_array(name, array)
+  lead = checks.shape_of(inputs)[:-1]
   for name, array, layout in named[1:]:
-    if _checks.shape_of(array)[:-1] != lead:
+    if checks.shape_of(array)[:-1] != lead:
       raise ValueError(f"{name} {layout} must match inputs (*B, T, D) in every axis "
-                       f"but the last, got inputs {_checks.shape_of(inputs)} and "
-                       f"{name} {_checks.shape_of(array)}")
+                       f"but the last, got inputs {checks.shape_of(inputs)} and "
+                       f"{name} {checks.shape_of(array)}")
 
 
 def _readout_rows(inputs, states, targets, washout):
@@ -348,7 +348,7 @@ def fit_readout(inputs: Array,
     value = float(ridge)
     if not (value >= 0 and math.isfinite(value)):
       raise ValueError(f"ridge must be finite and >= 0, got {ridge}")
-  steps = _checks.shape_of(inputs)[-2]
+  steps = checks.shape_of(inputs)[-2]
   if isinstance(washout, bool) or not isinstance(washout, numbers.Integral):
     raise TypeError(f"washout must be an integer number of steps, got {washout!r}")
   if not 0 <= washout < steps:
@@ -368,7 +368,7 @@ def readout(readout_params: Params, inputs: Array, states: Array) -> Array:
   Returns:
     Predictions, (*B, T, O).
   """
-  inputs_shape, states_shape = _checks.shape_of(inputs), _checks.shape_of(states)
+  inputs_shape, states_shape = checks.shape_of(inputs), checks.shape_of(states)
   if not inputs_shape or not states_shape or inputs_shape[:-1] != states_shape[:-1]:
     raise ValueError(f"inputs (*B, T, D) and states (*B, T, H) must match in every "
                      f"axis but the last, got {inputs_shape} and {states_shape}")

@@ -17,11 +17,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax._native import onednn as _onednn
-from seqjax.cells import _common, _fused
-from seqjax.types import Cell
+from seqjax.cells import common, fused
+from seqjax.types import Cell, FastPath
 
 
 def gru(hidden_size: int,
@@ -59,11 +58,9 @@ def gru(hidden_size: int,
   bias of the candidate (initialised by ``bias_init``). Carry: ``h`` (*B, H).
 
   With ``reset_after=True`` the cell has a whole-sequence fast path
-  (``Cell.sequence``, ``seqjax.unroll``'s default): a ``jax.custom_vjp`` loop
-  with the weight gradients as matrix products after it; reverse-mode only
-  (``unroll(..., implementation="scan")`` for ``jax.jvp``). On CPU,
-  ``implementation="onednn"`` runs oneDNN's RNN primitive instead (float32,
-  no mask or reset; see ``seqjax/_native/onednn.py``).
+  (``Cell.fast``, taken by ``seqjax.unroll`` on the backends where it was
+  measured faster): a ``jax.custom_vjp`` loop with the weight gradients as
+  matrix products after it (see ``seqjax.cells.fused``).
 
   Args:
     hidden_size: H, > 0.
@@ -84,13 +81,13 @@ def gru(hidden_size: int,
     PyTorch ``nn.GRU``:
     https://pytorch.org/docs/stable/generated/torch.nn.GRU.html
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
   if not isinstance(reset_after, bool):
     raise TypeError(f"reset_after must be True or False, got {reset_after!r} "
                     f"of type {type(reset_after).__name__}")
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_h, k_b, k_bn = jax.random.split(key, 4)
     params = {
         "w_x": kernel_init(k_x, (input_size, 3 * hidden_size), dtype),
@@ -102,7 +99,7 @@ def gru(hidden_size: int,
     return params
 
   def initial_carry(params, batch_shape=()):
-    return _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
+    return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
   def step(params, h_prev, x):
     w_h = params["w_h"]
@@ -120,28 +117,22 @@ def gru(hidden_size: int,
     h = (1.0 - z) * n + z * h_prev
     return h, h
 
-  sequence = onednn = None
+  fast = None
   if reset_after:
-    recurrence = _fused.gru_recurrence()
+    recurrence = fused.gru_recurrence()
 
     def sequence(params, h, xs, *, mask, restart, restart_carry, reverse):
       b_h = jnp.concatenate([jnp.zeros((2 * hidden_size,), params["b_hn"].dtype),
                              params["b_hn"]])
-      (final,), ys = _fused.sequence(
+      (final,), ys = fused.sequence(
           recurrence, params["w_x"], params["b"], params["w_h"], b_h, (h,), xs, mask=mask,
           restart=restart, restart_carry=None if restart_carry is None else (restart_carry,),
           reverse=reverse)
       return final, ys
 
-    def onednn(params, h, xs, *, mask, restart, restart_carry, reverse, time_major):
-      del restart_carry
-      _onednn.check_flags(mask, restart)
-      (final,), ys = _onednn.gru_sequence(params["w_x"], params["w_h"], params["b"],
-                                          params["b_hn"], h, xs, reverse=reverse,
-                                          time_major=time_major)
-      return final, ys
+    fast = FastPath(sequence, fused.BACKENDS["gru"], step)
 
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"gru(hidden_size={hidden_size}, reset_after={reset_after})",
-              sequence=sequence, onednn=onednn)
+              fast=fast)

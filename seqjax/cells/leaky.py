@@ -25,9 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax.cells import _common
+from seqjax.cells import common
 from seqjax.types import FROZEN, Array, Cell, Params
 
 TauLike = Union[float, Sequence[float], np.ndarray]
@@ -96,7 +96,7 @@ def leaky(hidden_size: int,
           timescales: str = "fixed",
           tau: Optional[TauLike] = None,
           tau_range: tuple[float, float] = (1.0, 100.0),
-          activation: _common.ActivationLike = "tanh",
+          activation: common.ActivationLike = "tanh",
           kernel_init=initializers.glorot_uniform(),
           recurrent_init=initializers.orthogonal(),
           bias_init=initializers.zeros,
@@ -153,9 +153,9 @@ def leaky(hidden_size: int,
       length is not H, a bad ``tau_range``, ``tau`` given with
       ``timescales="sampled"``, or an unknown ``timescales``.
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
-  _checks.one_of("timescales", timescales, ("fixed", "sampled", "learned"))
-  act = _common.activation(activation)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
+  checks.one_of("timescales", timescales, ("fixed", "sampled", "learned"))
+  act = common.activation(activation)
   low, high = _check_tau_range(tau_range)
   if timescales == "sampled" and tau is not None:
     raise ValueError(f"tau is not used with timescales='sampled' (the timescales "
@@ -176,9 +176,9 @@ def leaky(hidden_size: int,
     return log_tau, draw_dtype
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_h, k_b, k_tau = jax.random.split(key, 4)
-    params = _common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
+    params = common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
                                   recurrent_init, bias_init, dtype)
     if timescales == "fixed":
       params[FROZEN] = {"tau": jnp.asarray(fixed_tau, dtype)}
@@ -198,7 +198,7 @@ def leaky(hidden_size: int,
     return params
 
   def initial_carry(params, batch_shape=()):
-    return _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
+    return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
   def step(params, s, x):
     rate = 1.0 / timescales_of(params)
@@ -206,7 +206,7 @@ def leaky(hidden_size: int,
     s = (1.0 - rate) * s + rate * drive
     return s, s
 
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"leaky(hidden_size={hidden_size}, timescales={timescales}, "
-              f"activation={_common.activation_name(activation)})")
+              f"activation={common.activation_name(activation)})")

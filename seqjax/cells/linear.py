@@ -4,13 +4,13 @@ Because the recurrence is linear in ``h`` and elementwise, a whole sequence can
 be computed by ``lax.associative_scan`` in O(log T) depth instead of T
 sequential steps (Blelloch 1990; Martin & Cundy 2018). ``linear_recurrence``
 offers both routes behind one signature; ``lru`` and ``min_gru`` use the
-associative one as their whole-sequence fast path (``Cell.sequence``), where
+associative one as their whole-sequence fast path (``Cell.fast``), where
 every ``a_t, b_t`` is computed in one batched pass over time, masks and
 restarts are folded into ``a_t, b_t``, and the scan runs once.
 
 On CPU the associative scan is slower than ``lax.scan`` (it does ~2x the
 arithmetic and T is not parallelised), so the cells enable the fast path only
-for ``"gpu"`` and ``"tpu"`` (``Cell.fast_on``); ``unroll(...,
+for ``"gpu"`` and ``"tpu"`` (``Cell.fast.backends``); ``unroll(...,
 implementation="fast")`` forces it anywhere.
 
 References:
@@ -32,10 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax.cells import _common
-from seqjax.types import Array, Cell
+from seqjax.cells import common
+from seqjax.types import Array, Cell, FastPath
 
 _IMPLEMENTATIONS = ("sequential", "associative")
 
@@ -86,22 +86,22 @@ def linear_recurrence(a: Array,
       ``implementation`` is unknown.
     TypeError: an argument is not a floating-point or complex array.
   """
-  _checks.one_of("implementation", implementation, _IMPLEMENTATIONS)
+  checks.one_of("implementation", implementation, _IMPLEMENTATIONS)
   if not isinstance(reverse, bool):
     raise TypeError(f"reverse must be True or False, got {reverse!r}")
-  _checks.float_array("a", a)
-  _checks.float_array("b", b)
+  checks.float_array("a", a)
+  checks.float_array("b", b)
   try:
-    shape = tuple(np.broadcast_shapes(_checks.shape_of(a), _checks.shape_of(b)))
+    shape = tuple(np.broadcast_shapes(checks.shape_of(a), checks.shape_of(b)))
   except ValueError:
     raise ValueError(f"a and b must broadcast to a common shape (T, *B, N), got "
-                     f"shapes {_checks.shape_of(a)} and {_checks.shape_of(b)}") from None
+                     f"shapes {checks.shape_of(a)} and {checks.shape_of(b)}") from None
   if not shape:
     raise ValueError("a and b must have a leading time axis, got scalars")
   arrays = [a, b]
   if h0 is not None:
-    _checks.float_array("h0", h0)
-    h0_shape = _checks.shape_of(h0)
+    checks.float_array("h0", h0)
+    h0_shape = checks.shape_of(h0)
     try:
       ok = tuple(np.broadcast_shapes(h0_shape, shape[1:])) == shape[1:]
     except ValueError:
@@ -140,7 +140,7 @@ def _masked_recurrence(a, b, carry, mask, restart, restart_carry, reverse):
   Args:
     a, b: ``(T, *B, N)`` (``a`` may broadcast against ``b``).
     carry: ``(*B, N)``, the state before the first processed step.
-    mask, restart: ``None`` or booleans ``(T, *B)``, as in ``Cell.sequence``.
+    mask, restart: ``None`` or booleans ``(T, *B)``, as in ``seqjax.FastPath``.
     restart_carry: ``(*B, N)``, the state a restart step starts from.
     reverse: process time right to left.
 
@@ -174,13 +174,13 @@ def _zero_masked(ys, mask):
 
 
 def _check_ring(r_min, r_max, max_phase):
-  r_min = _checks.in_range("r_min", r_min, 0.0, 1.0)
-  r_max = _checks.in_range("r_max", r_max, 0.0, 1.0, low_open=True)
+  r_min = checks.in_range("r_min", r_min, 0.0, 1.0)
+  r_max = checks.in_range("r_max", r_max, 0.0, 1.0, low_open=True)
   if r_min > r_max:
     raise ValueError(f"r_min must be <= r_max, got r_min={r_min} and r_max={r_max}")
   if r_min >= 1.0:
     raise ValueError(f"r_min must be < 1 (|lambda| = 1 does not decay), got {r_min}")
-  max_phase = _checks.positive("max_phase", max_phase)
+  max_phase = checks.positive("max_phase", max_phase)
   if not math.isfinite(max_phase):
     raise ValueError(f"max_phase must be finite, got {max_phase}")
   return r_min, r_max, max_phase
@@ -262,13 +262,13 @@ def lru(hidden_size: int,
     Orvieto et al. 2023, "Resurrecting recurrent neural networks for long
     sequences", https://arxiv.org/abs/2303.06349
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
-  state_size = hidden_size if state_size is None else _checks.positive_int(
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
+  state_size = hidden_size if state_size is None else checks.positive_int(
       "state_size", state_size)
   r_min, r_max, max_phase = _check_ring(r_min, r_max, max_phase)
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_r, k_phase, k_bre, k_bim, k_cre, k_cim, k_d = jax.random.split(key, 7)
     finfo = jnp.finfo(dtype)
     # Uniform on the ring's area: |lambda|^2 uniform in [r_min^2, r_max^2].
@@ -295,7 +295,7 @@ def lru(hidden_size: int,
 
   def initial_carry(params, batch_shape=()):
     complex_dtype = jnp.promote_types(params["nu_log"].dtype, jnp.complex64)
-    return jnp.zeros(tuple(batch_shape) + (state_size,), complex_dtype)
+    return jnp.zeros(checks.batch_shape(batch_shape) + (state_size,), complex_dtype)
 
   def step(params, h, x):
     w_re, w_im = _lru_input_kernels(params)
@@ -309,11 +309,11 @@ def lru(hidden_size: int,
                                restart_carry, reverse)
     return h, _zero_masked(_lru_readout(params, hs, xs), mask)
 
-  return Cell(init, initial_carry, step, _common.input_size_of("b_re"),
+  return Cell(init, initial_carry, step, common.input_size_of("b_re"),
               hidden_size, hidden_size,
               f"lru(hidden_size={hidden_size}, state_size={state_size}, "
               f"r_min={r_min}, r_max={r_max}, max_phase={max_phase:.4g})",
-              sequence=sequence, fast_on=("gpu", "tpu"))
+              fast=FastPath(sequence, ("gpu", "tpu"), step))
 
 
 def min_gru(hidden_size: int,
@@ -353,10 +353,10 @@ def min_gru(hidden_size: int,
   References:
     Feng et al. 2024, "Were RNNs all we needed?", https://arxiv.org/abs/2410.01201
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_b = jax.random.split(key)
     return {
         "w_x": kernel_init(k_x, (input_size, 2 * hidden_size), dtype),
@@ -364,7 +364,7 @@ def min_gru(hidden_size: int,
     }
 
   def initial_carry(params, batch_shape=()):
-    return _common.zeros_carry(params, batch_shape, hidden_size, like="w_x")
+    return common.zeros_carry(params, batch_shape, hidden_size, like="w_x")
 
   def coefficients(params, x):
     u = x @ params["w_x"] + params["b"]
@@ -381,6 +381,6 @@ def min_gru(hidden_size: int,
     h, hs = _masked_recurrence(a, b, h, mask, restart, restart_carry, reverse)
     return h, _zero_masked(hs, mask)
 
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, hidden_size, f"min_gru(hidden_size={hidden_size})",
-              sequence=sequence, fast_on=("gpu", "tpu"))
+              fast=FastPath(sequence, ("gpu", "tpu"), step))

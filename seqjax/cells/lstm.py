@@ -28,11 +28,10 @@ import numbers
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax._native import onednn as _onednn
-from seqjax.cells import _common, _fused
-from seqjax.types import Cell, LSTMCarry
+from seqjax.cells import common, fused
+from seqjax.types import Cell, FastPath, LSTMCarry
 
 
 def _check_forget_bias(value) -> float:
@@ -55,7 +54,7 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
                  kernel_init, recurrent_init, bias_init, peephole_init,
                  dtype, name: str) -> Cell:
   """Builds the LSTM (``gate_names="ifgo"``) or the CIFG LSTM (``"fgo"``)."""
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
   forget_bias = _check_forget_bias(forget_bias)
   peephole = _check_bool("peephole", peephole)
   coupled = "i" not in gate_names
@@ -64,7 +63,7 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
   peep_rows = "fo" if coupled else "ifo"
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_h, k_b, k_p = jax.random.split(key, 4)
     params = {
         "w_x": kernel_init(k_x, (input_size, num_gates * hidden_size), dtype),
@@ -76,7 +75,7 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
     return params
 
   def initial_carry(params, batch_shape=()):
-    zeros = _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
+    zeros = common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
     return LSTMCarry(h=zeros, c=zeros)
 
   def step(params, carry, x):
@@ -98,30 +97,22 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
     h = jax.nn.sigmoid(o_pre) * jnp.tanh(c)
     return LSTMCarry(h=h, c=c), h
 
-  sequence = onednn = None
+  fast = None
   if not peephole:
-    recurrence = _fused.lstm_recurrence(forget_bias, coupled)
+    recurrence = fused.lstm_recurrence(forget_bias, coupled)
 
     def sequence(params, carry, xs, *, mask, restart, restart_carry, reverse):
-      final, ys = _fused.sequence(recurrence, params["w_x"], params["b"], params["w_h"], None,
-                                  carry, xs, mask=mask, restart=restart,
-                                  restart_carry=restart_carry, reverse=reverse)
+      final, ys = fused.sequence(recurrence, params["w_x"], params["b"], params["w_h"], None,
+                                 carry, xs, mask=mask, restart=restart,
+                                 restart_carry=restart_carry, reverse=reverse)
       return LSTMCarry(*final), ys
 
-  if not peephole and not coupled:
+    fast = FastPath(sequence, fused.BACKENDS["lstm"], step)
 
-    def onednn(params, carry, xs, *, mask, restart, restart_carry, reverse, time_major):
-      del restart_carry
-      _onednn.check_flags(mask, restart)
-      final, ys = _onednn.lstm_sequence(params["w_x"], params["w_h"], params["b"], forget_bias,
-                                        carry, xs, reverse=reverse,
-                                        time_major=time_major)
-      return LSTMCarry(*final), ys
-
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, hidden_size,
               f"{name}(hidden_size={hidden_size}, forget_bias={forget_bias}, "
-              f"peephole={peephole})", sequence=sequence, onednn=onednn)
+              f"peephole={peephole})", fast=fast)
 
 
 def lstm(hidden_size: int,
@@ -160,13 +151,10 @@ def lstm(hidden_size: int,
   the input and forget gates see c_{t-1}, the output gate sees c_t).
   Carry: ``seqjax.types.LSTMCarry(h, c)``, each (*B, H).
 
-  Without peepholes the cell has a whole-sequence fast path (``Cell.sequence``,
+  Without peepholes the cell has a whole-sequence fast path (``Cell.fast``,
   used by ``seqjax.unroll`` by default): a ``jax.custom_vjp`` loop whose weight
-  gradients are computed after the loop as matrix products; reverse-mode only
-  (``unroll(..., implementation="scan")`` for ``jax.jvp``). On CPU,
-  ``implementation="onednn"`` runs oneDNN's LSTM primitive instead (what
-  PyTorch's CPU ``nn.LSTM`` runs; float32, no mask or reset; see
-  ``seqjax/_native/onednn.py``).
+  gradients are computed after the loop as matrix products (see
+  ``seqjax.cells.fused``).
 
   Args:
     hidden_size: H, > 0.

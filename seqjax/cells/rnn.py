@@ -10,16 +10,15 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
-from seqjax._native import onednn as _onednn
-from seqjax.cells import _common, _fused
-from seqjax.types import Cell
+from seqjax.cells import common, fused
+from seqjax.types import Cell, FastPath
 
 
 def rnn(hidden_size: int,
         *,
-        activation: _common.ActivationLike = "tanh",
+        activation: common.ActivationLike = "tanh",
         kernel_init=initializers.glorot_uniform(),
         recurrent_init=initializers.orthogonal(),
         bias_init=initializers.zeros,
@@ -34,11 +33,9 @@ def rnn(hidden_size: int,
   Params: ``w_x`` (D, H), ``w_h`` (H, H), ``b`` (H,). Carry: ``h`` (*B, H).
 
   With ``activation`` "tanh" or "relu" the cell has a whole-sequence fast path
-  (``Cell.sequence``, ``seqjax.unroll``'s default): a ``jax.custom_vjp`` loop
-  with the weight gradients as matrix products after it; reverse-mode only
-  (``unroll(..., implementation="scan")`` for ``jax.jvp``). On CPU,
-  ``implementation="onednn"`` runs oneDNN's RNN primitive instead (float32,
-  no mask or reset; see ``seqjax/_native/onednn.py``).
+  (``Cell.fast``, taken by ``seqjax.unroll`` on the backends where it was
+  measured faster): a ``jax.custom_vjp`` loop with the weight gradients as
+  matrix products after it (see ``seqjax.cells.fused``).
 
   Args:
     hidden_size: H, > 0.
@@ -51,51 +48,46 @@ def rnn(hidden_size: int,
   Returns:
     A ``seqjax.Cell`` with ``output_size = hidden_size``.
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
-  act = _common.activation(activation)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
+  act = common.activation(activation)
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_h, k_b = jax.random.split(key, 3)
-    return _common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
+    return common.dense_params((k_x, k_h, k_b), input_size, hidden_size, kernel_init,
                                 recurrent_init, bias_init, dtype)
 
   def initial_carry(params, batch_shape=()):
-    return _common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
+    return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
   def step(params, h, x):
     h = act(x @ params["w_x"] + h @ params["w_h"] + params["b"])
     return h, h
 
-  sequence = onednn = None
+  fast = None
   if activation in ("tanh", "relu"):
-    recurrence = _fused.rnn_recurrence(activation)
+    recurrence = fused.rnn_recurrence(activation)
 
     def sequence(params, h, xs, *, mask, restart, restart_carry, reverse):
-      (final,), ys = _fused.sequence(
+      (final,), ys = fused.sequence(
           recurrence, params["w_x"], params["b"], params["w_h"], None, (h,), xs, mask=mask,
           restart=restart, restart_carry=None if restart_carry is None else (restart_carry,),
           reverse=reverse)
       return final, ys
 
-    def onednn(params, h, xs, *, mask, restart, restart_carry, reverse, time_major):
-      del restart_carry
-      _onednn.check_flags(mask, restart)
-      (final,), ys = _onednn.rnn_sequence(params["w_x"], params["w_h"], params["b"], activation,
-                                          h, xs, reverse=reverse, time_major=time_major)
-      return final, ys
+    fast = FastPath(sequence, fused.BACKENDS["rnn"], step)
 
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, hidden_size,
-              f"rnn(hidden_size={hidden_size}, activation={_common.activation_name(activation)})",
-              sequence=sequence, onednn=onednn)
+              f"rnn(hidden_size={hidden_size}, activation={common.activation_name(activation)})",
+              fast=fast)
 
 
 def jordan(hidden_size: int,
            output_size: int,
            *,
-           activation: _common.ActivationLike = "tanh",
-           output_activation: _common.ActivationLike = "tanh",
+           activation: common.ActivationLike = "tanh",
+           output_activation: common.ActivationLike = "tanh",
            kernel_init=initializers.glorot_uniform(),
            recurrent_init=initializers.glorot_uniform(),
            output_init=initializers.glorot_uniform(),
@@ -120,13 +112,13 @@ def jordan(hidden_size: int,
     kernel_init, recurrent_init, output_init, bias_init: initialisers.
     dtype: dtype of the parameters and the carry.
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
-  output_size = _checks.positive_int("output_size", output_size)
-  act = _common.activation(activation)
-  out_act = _common.activation(output_activation, "output_activation")
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
+  output_size = checks.positive_int("output_size", output_size)
+  act = common.activation(activation)
+  out_act = common.activation(output_activation, "output_activation")
 
   def init(key, input_size):
-    input_size = _common.check_input_size(input_size)
+    input_size = common.check_input_size(input_size)
     k_x, k_y, k_o, k_b = jax.random.split(key, 4)
     return {
         "w_x": kernel_init(k_x, (input_size, hidden_size), dtype),
@@ -137,13 +129,13 @@ def jordan(hidden_size: int,
     }
 
   def initial_carry(params, batch_shape=()):
-    return _common.zeros_carry(params, batch_shape, output_size, like="w_o")
+    return common.zeros_carry(params, batch_shape, output_size, like="w_o")
 
   def step(params, y_prev, x):
     h = act(x @ params["w_x"] + y_prev @ params["w_y"] + params["b"])
     y = out_act(h @ params["w_o"] + params["b_o"])
     return y, y
 
-  return Cell(init, initial_carry, step, _common.input_size_of("w_x"),
+  return Cell(init, initial_carry, step, common.input_size_of("w_x"),
               hidden_size, output_size,
               f"jordan(hidden_size={hidden_size}, output_size={output_size})")

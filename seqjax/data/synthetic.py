@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 
 
 def adding_problem(rng: np.random.Generator, batch_size: int, length: int
@@ -34,8 +34,8 @@ def adding_problem(rng: np.random.Generator, batch_size: int, length: int
     ``(inputs (B, T, 2) float32, targets (B,) float32)``; channel 0 holds the
     values, channel 1 the markers.
   """
-  batch_size = _checks.positive_int("batch_size", batch_size)
-  length = _checks.positive_int("length", length)
+  batch_size = checks.positive_int("batch_size", batch_size)
+  length = checks.positive_int("length", length)
   if length < 2:
     raise ValueError(f"length must be >= 2 (two marked steps), got {length}")
   values = rng.random((batch_size, length), dtype=np.float32)
@@ -75,9 +75,9 @@ def copy_memory(rng: np.random.Generator, batch_size: int, blank_length: int,
     ``(inputs (B, T + 2 copy_length) int32, targets (B, T + 2 copy_length) int32)``,
     token ids in ``[0, 10)``.
   """
-  batch_size = _checks.positive_int("batch_size", batch_size)
-  blank_length = _checks.positive_int("blank_length", blank_length)
-  copy_length = _checks.positive_int("copy_length", copy_length)
+  batch_size = checks.positive_int("batch_size", batch_size)
+  blank_length = checks.positive_int("blank_length", blank_length)
+  copy_length = checks.positive_int("copy_length", copy_length)
   symbols = rng.integers(1, 9, size=(batch_size, copy_length), dtype=np.int32)
   total = blank_length + 2 * copy_length
   inputs = np.zeros((batch_size, total), np.int32)

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax.types import Array
 
 LASER_LENGTH = 10093
@@ -150,9 +150,9 @@ def mackey_glass(length: int,
     ValueError: naming the argument for non-positive sizes or rates, a
       ``tau`` that is not a multiple of ``dt``, or float64 without x64.
   """
-  length = _checks.positive_int("length", length)
-  subsample = _checks.positive_int("subsample", subsample)
-  discard = _checks.non_negative_int("discard", discard)
+  length = checks.positive_int("length", length)
+  subsample = checks.positive_int("subsample", subsample)
+  discard = checks.non_negative_int("discard", discard)
   tau = _positive_real("tau", tau)
   beta = _positive_real("beta", beta)
   gamma = _positive_real("gamma", gamma)
@@ -232,11 +232,11 @@ def narma10_task(length: int, *, key: Array | None = None,
     ``(inputs, targets)``, numpy float32 arrays of shape (T,) each, with
     ``targets = narma10(inputs)``.
   """
-  length = _checks.positive_int("length", length)
+  length = checks.positive_int("length", length)
   if (key is None) == (seed is None):
     raise ValueError(f"give exactly one of key and seed, got key={key!r} and seed={seed!r}")
   if key is None:
-    key = jax.random.key(_checks.non_negative_int("seed", seed))
+    key = jax.random.key(checks.non_negative_int("seed", seed))
   inputs = jax.random.uniform(key, (length,), jnp.float32, 0.0, 0.5)
   return np.asarray(inputs), np.asarray(narma10(inputs))
 
@@ -339,10 +339,10 @@ def windows(series: Array, *, train: int, validation: int = 0, test: int,
   series = np.asarray(series)
   if series.ndim < 1:
     raise ValueError(f"series must have a time axis, got shape {series.shape}")
-  train = _checks.positive_int("train", train)
-  lengths = {"washout": _checks.non_negative_int("washout", washout), "train": train,
-             "validation": _checks.non_negative_int("validation", validation),
-             "test": _checks.non_negative_int("test", test)}
+  train = checks.positive_int("train", train)
+  lengths = {"washout": checks.non_negative_int("washout", washout), "train": train,
+             "validation": checks.non_negative_int("validation", validation),
+             "test": checks.non_negative_int("test", test)}
   total = sum(lengths.values())
   if total > series.shape[0]:
     raise ValueError(f"washout + train + validation + test = {total} exceeds the "
@@ -370,7 +370,7 @@ def prediction_pairs(series: Array, *, horizon: int = 1) -> tuple[np.ndarray, np
     series = series[:, None]
   if series.ndim != 2:
     raise ValueError(f"series must have shape (T,) or (T, D), got {series.shape}")
-  horizon = _checks.positive_int("horizon", horizon)
+  horizon = checks.positive_int("horizon", horizon)
   if horizon >= series.shape[0]:
     raise ValueError(f"horizon must be < T = {series.shape[0]}, got {horizon}")
   return series[:-horizon], series[horizon:]

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax import init as initializers
 from seqjax.cells.esn import fit_readout, readout
 from seqjax.scan import unroll
@@ -49,7 +49,7 @@ def _carry_as_output(cell: Cell, params: Params) -> Cell:
         [leaf.reshape(batch_shape + (-1,)).astype(jnp.float32)
          for leaf in jax.tree_util.tree_leaves(carry)], -1)
 
-  return cell._replace(step=step, output_size=size, sequence=None, onednn=None)
+  return cell.with_step(step, output_size=size)
 
 
 def state_distance(cell: Cell, params: Params, inputs: Array, carry_a: Carry,
@@ -76,9 +76,9 @@ def state_distance(cell: Cell, params: Params, inputs: Array, carry_a: Carry,
   """
   if not isinstance(cell, Cell):
     raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
-  if len(_checks.shape_of(inputs)) < 2:
+  if len(checks.shape_of(inputs)) < 2:
     raise ValueError(f"inputs must have shape (T, D) or (*B, T, D), got shape "
-                     f"{_checks.shape_of(inputs)}")
+                     f"{checks.shape_of(inputs)}")
   return _state_distance(cell, params, jnp.asarray(inputs), carry_a, carry_b)
 
 
@@ -189,9 +189,9 @@ def memory_capacity(cell: Cell,
   """
   if not isinstance(cell, Cell):
     raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
-  max_delay = _checks.positive_int("max_delay", max_delay)
-  length = _checks.positive_int("length", length)
-  washout = _checks.non_negative_int("washout", washout)
+  max_delay = checks.positive_int("max_delay", max_delay)
+  length = checks.positive_int("length", length)
+  washout = checks.non_negative_int("washout", washout)
   if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not (
       ridge >= 0 and math.isfinite(ridge)):
     raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")

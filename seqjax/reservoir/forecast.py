@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax.cells.esn import esn, readout as esn_readout
 from seqjax.scan import unroll
 from seqjax.types import FROZEN, Array, Carry, Cell, Params
@@ -50,14 +50,14 @@ def _check_readout(readout_params, input_size: int, state_size: int) -> int:
   if not isinstance(readout_params, dict) or "w" not in readout_params:
     raise TypeError("readout_params must be a dict {'w': (D + H, O), 'b': (O,)} from "
                     f"fit_readout, got {type(readout_params).__name__}")
-  w_shape = _checks.shape_of(readout_params["w"])
+  w_shape = checks.shape_of(readout_params["w"])
   if len(w_shape) != 2 or w_shape[0] != input_size + state_size:
     raise ValueError(f"readout_params['w'] must have shape (D + H, O) = "
                      f"({input_size + state_size}, O) for D={input_size} inputs and "
                      f"H={state_size} cell outputs, got {w_shape}")
-  if "b" in readout_params and _checks.shape_of(readout_params["b"]) != w_shape[1:]:
+  if "b" in readout_params and checks.shape_of(readout_params["b"]) != w_shape[1:]:
     raise ValueError(f"readout_params['b'] must have shape (O,) = {w_shape[1:]}, "
-                     f"got {_checks.shape_of(readout_params['b'])}")
+                     f"got {checks.shape_of(readout_params['b'])}")
   return w_shape[1]
 
 
@@ -144,7 +144,7 @@ def _check_closed_loop(cell, params, readout_params) -> int:
     raise ValueError(f"closed-loop generation feeds predictions back as inputs, so "
                      f"the readout's O must equal the input size D={input_size}, "
                      f"got readout_params['w'] of shape "
-                     f"{_checks.shape_of(readout_params['w'])} (O={num_outputs})")
+                     f"{checks.shape_of(readout_params['w'])} (O={num_outputs})")
   return input_size
 
 
@@ -186,10 +186,10 @@ def closed_loop(cell: Cell,
   """
   horizon = _check_horizon(horizon)
   input_size = _check_closed_loop(cell, params, readout_params)
-  shape = _checks.shape_of(last_input)
+  shape = checks.shape_of(last_input)
   if not shape or shape[-1] != input_size:
     raise ValueError(f"last_input must have shape (*B, D) with D={input_size}, got {shape}")
-  _checks.float_array("last_input", last_input)
+  checks.float_array("last_input", last_input)
   return _generate(cell, params, readout_params, carry, jnp.asarray(last_input), horizon)
 
 
@@ -259,13 +259,13 @@ def feedback_inputs(inputs: Array, targets: Array) -> Array:
   """
   for name, array, layout in (("inputs", inputs, "(*B, T, D)"),
                               ("targets", targets, "(*B, T, O)")):
-    if len(_checks.shape_of(array)) < 2:
-      raise ValueError(f"{name} must have shape {layout}, got {_checks.shape_of(array)}")
-    _checks.float_array(name, array)
-  if _checks.shape_of(inputs)[:-1] != _checks.shape_of(targets)[:-1]:
+    if len(checks.shape_of(array)) < 2:
+      raise ValueError(f"{name} must have shape {layout}, got {checks.shape_of(array)}")
+    checks.float_array(name, array)
+  if checks.shape_of(inputs)[:-1] != checks.shape_of(targets)[:-1]:
     raise ValueError(f"inputs (*B, T, D) and targets (*B, T, O) must match in every "
-                     f"axis but the last, got {_checks.shape_of(inputs)} and "
-                     f"{_checks.shape_of(targets)}")
+                     f"axis but the last, got {checks.shape_of(inputs)} and "
+                     f"{checks.shape_of(targets)}")
   return _feedback_inputs(jnp.asarray(inputs), jnp.asarray(targets))
 
 
@@ -317,7 +317,7 @@ def esn_with_feedback(hidden_size: int,
       feedback_scaling, any error of ``esn``, and at ``init`` an
       ``input_size`` smaller than ``output_size``.
   """
-  output_size = _checks.positive_int("output_size", output_size)
+  output_size = checks.positive_int("output_size", output_size)
   if isinstance(feedback_scaling, bool) or not isinstance(feedback_scaling, numbers.Real):
     raise TypeError(f"feedback_scaling must be a non-negative number, got {feedback_scaling!r}")
   if not (feedback_scaling >= 0 and math.isfinite(feedback_scaling)):
@@ -326,7 +326,7 @@ def esn_with_feedback(hidden_size: int,
   base = esn(hidden_size, **esn_kwargs)
 
   def init(key, input_size):
-    input_size = _checks.positive_int("input_size", input_size)
+    input_size = checks.positive_int("input_size", input_size)
     if input_size < output_size:
       raise ValueError(f"input_size is the width of concat(x_t, y_(t-1)), D + O, so it "
                        f"must be >= output_size={output_size}, got {input_size}")
@@ -384,7 +384,7 @@ def deep_esn(layers: Sequence[Cell]) -> Cell:
   names = [f"layer_{index}" for index in range(len(layers))]
 
   def init(key, input_size):
-    input_size = _checks.positive_int("input_size", input_size)
+    input_size = checks.positive_int("input_size", input_size)
     params = {}
     for name, layer, layer_key in zip(names, layers, jax.random.split(key, len(layers))):
       params[name] = layer.init(layer_key, input_size)
@@ -430,11 +430,11 @@ def nrmse(predictions: Array, targets: Array) -> Array:
   Raises:
     ValueError/TypeError: for mismatched shapes or non-float arrays.
   """
-  if _checks.shape_of(predictions) != _checks.shape_of(targets):
+  if checks.shape_of(predictions) != checks.shape_of(targets):
     raise ValueError(f"predictions and targets must have the same shape, got "
-                     f"{_checks.shape_of(predictions)} and {_checks.shape_of(targets)}")
-  _checks.float_array("predictions", predictions)
-  _checks.float_array("targets", targets)
+                     f"{checks.shape_of(predictions)} and {checks.shape_of(targets)}")
+  checks.float_array("predictions", predictions)
+  checks.float_array("targets", targets)
   return _nrmse(jnp.asarray(predictions), jnp.asarray(targets))
 
 

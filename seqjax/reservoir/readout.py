@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax.cells.esn import _check_readout_shapes, _readout_rows
 from seqjax.types import Array, Params
 
@@ -80,8 +80,8 @@ def rls_init(num_features: int,
   Raises:
     ValueError/TypeError: naming the argument, for non-positive sizes or alpha.
   """
-  num_features = _checks.positive_int("num_features", num_features)
-  num_outputs = _checks.positive_int("num_outputs", num_outputs)
+  num_features = checks.positive_int("num_features", num_features)
+  num_outputs = checks.positive_int("num_outputs", num_outputs)
   _check_number("alpha", alpha, 0.0, math.inf, low_open=True)
   return RLSState(w=jnp.zeros((num_features, num_outputs), dtype),
                   p=jnp.eye(num_features, dtype=dtype) / jnp.asarray(alpha, dtype))
@@ -142,18 +142,18 @@ def rls_update(state: RLSState,
   """
   if not isinstance(state, RLSState):
     raise TypeError(f"state must be an RLSState (from rls_init), got {type(state).__name__}")
-  num_features, num_outputs = _checks.shape_of(state.w)
-  if _checks.shape_of(state.p) != (num_features, num_features):
+  num_features, num_outputs = checks.shape_of(state.w)
+  if checks.shape_of(state.p) != (num_features, num_features):
     raise ValueError(f"state.p must have shape (F, F) = ({num_features}, {num_features}), "
-                     f"got {_checks.shape_of(state.p)}")
-  if _checks.shape_of(features) != (num_features,):
+                     f"got {checks.shape_of(state.p)}")
+  if checks.shape_of(features) != (num_features,):
     raise ValueError(f"features must have shape (F,) = ({num_features},), "
-                     f"got {_checks.shape_of(features)}")
-  if _checks.shape_of(target) != (num_outputs,):
+                     f"got {checks.shape_of(features)}")
+  if checks.shape_of(target) != (num_outputs,):
     raise ValueError(f"target must have shape (O,) = ({num_outputs},), "
-                     f"got {_checks.shape_of(target)}")
-  _checks.float_array("features", features)
-  _checks.float_array("target", target)
+                     f"got {checks.shape_of(target)}")
+  checks.float_array("features", features)
+  checks.float_array("target", target)
   _check_number("forgetting", forgetting, 0.0, 1.0, low_open=True)
   dtype = state.w.dtype
   return _rls_step(state, jnp.asarray(features, dtype), jnp.asarray(target, dtype),
@@ -238,7 +238,7 @@ def fit_readout_online(inputs: Array,
   """
   # The same shape rules as the closed-form readout's.
   _check_readout_shapes(inputs, states, targets)
-  lead = _checks.shape_of(inputs)[:-1]
+  lead = checks.shape_of(inputs)[:-1]
   _check_number("alpha", alpha, 0.0, math.inf, low_open=True)
   _check_number("forgetting", forgetting, 0.0, 1.0, low_open=True)
   steps = lead[-1]

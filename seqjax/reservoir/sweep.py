@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 from seqjax.cells.esn import esn, fit_readout, readout
 from seqjax.types import FROZEN, Array, PRNGKey
 
@@ -132,9 +132,9 @@ def _nrmse(predictions: Array, targets: Array) -> Array:
 
 
 def _check_series(name: str, x: Any, layout: str) -> None:
-  if len(_checks.shape_of(x)) != 2:
-    raise ValueError(f"{name} must have shape {layout}, got shape {_checks.shape_of(x)}")
-  _checks.float_array(name, x)
+  if len(checks.shape_of(x)) != 2:
+    raise ValueError(f"{name} must have shape {layout}, got shape {checks.shape_of(x)}")
+  checks.float_array(name, x)
 
 
 def _check_data(reservoir, train_inputs, train_targets, val_inputs, val_targets,
@@ -144,22 +144,22 @@ def _check_data(reservoir, train_inputs, train_targets, val_inputs, val_targets,
   _check_series("val_inputs", val_inputs, "(V, D)")
   _check_series("val_targets", val_targets, "(V, O)")
   (steps, input_size), (val_steps, val_input_size) = (
-      _checks.shape_of(train_inputs), _checks.shape_of(val_inputs))
-  if _checks.shape_of(train_targets)[0] != steps:
+      checks.shape_of(train_inputs), checks.shape_of(val_inputs))
+  if checks.shape_of(train_targets)[0] != steps:
     raise ValueError(f"train_targets (T, O) must have the T={steps} steps of train_inputs, "
-                     f"got shape {_checks.shape_of(train_targets)}")
-  if _checks.shape_of(val_targets)[0] != val_steps:
+                     f"got shape {checks.shape_of(train_targets)}")
+  if checks.shape_of(val_targets)[0] != val_steps:
     raise ValueError(f"val_targets (V, O) must have the V={val_steps} steps of val_inputs, "
-                     f"got shape {_checks.shape_of(val_targets)}")
+                     f"got shape {checks.shape_of(val_targets)}")
   if val_input_size != input_size:
     raise ValueError(f"val_inputs must have the D={input_size} features of train_inputs, "
-                     f"got shape {_checks.shape_of(val_inputs)}")
-  if _checks.shape_of(val_targets)[1] != _checks.shape_of(train_targets)[1]:
+                     f"got shape {checks.shape_of(val_inputs)}")
+  if checks.shape_of(val_targets)[1] != checks.shape_of(train_targets)[1]:
     raise ValueError(f"val_targets and train_targets must have the same number of outputs "
-                     f"O, got {_checks.shape_of(val_targets)} and "
-                     f"{_checks.shape_of(train_targets)}")
-  if _checks.shape_of(reservoir["w_in"])[0] != input_size:
-    raise ValueError(f"train_inputs must have the D={_checks.shape_of(reservoir['w_in'])[0]}"
+                     f"O, got {checks.shape_of(val_targets)} and "
+                     f"{checks.shape_of(train_targets)}")
+  if checks.shape_of(reservoir["w_in"])[0] != input_size:
+    raise ValueError(f"train_inputs must have the D={checks.shape_of(reservoir['w_in'])[0]}"
                      f" features the reservoir was built for, got shape ({steps}, {input_size})")
   if isinstance(washout, bool) or not isinstance(washout, numbers.Integral):
     raise TypeError(f"washout must be an integer number of steps, got {washout!r}")
@@ -326,7 +326,7 @@ def _full_configs(configs: Mapping[str, Any]) -> dict[str, Array]:
   if unknown:
     raise ValueError(f"configs has unknown hyperparameters {unknown}; "
                      f"known: {sorted(DEFAULTS)}")
-  sizes = {name: _checks.shape_of(values) for name, values in configs.items()}
+  sizes = {name: checks.shape_of(values) for name, values in configs.items()}
   if any(len(shape) != 1 for shape in sizes.values()) or len(set(sizes.values())) != 1:
     raise ValueError(f"configs values must be 1-D arrays of one common length N, "
                      f"got shapes {sizes}")
@@ -394,9 +394,9 @@ def sweep(base_reservoir_key: PRNGKey,
     ValueError/TypeError: naming the argument, for mismatched shapes, unknown
       hyperparameter names, values outside their ranges, a bad washout.
   """
-  hidden_size = _checks.positive_int("hidden_size", hidden_size)
+  hidden_size = checks.positive_int("hidden_size", hidden_size)
   full = _full_configs(configs)
-  input_size = _checks.shape_of(train_inputs)[-1] if _checks.shape_of(train_inputs) else 0
+  input_size = checks.shape_of(train_inputs)[-1] if checks.shape_of(train_inputs) else 0
   reservoir = base_reservoir(base_reservoir_key, hidden_size, input_size,
                              connectivity=connectivity)
   washout = _check_data(reservoir, train_inputs, train_targets, val_inputs,

@@ -49,7 +49,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from seqjax import _checks
+from seqjax import checks
 
 # The single item inside each step directory: ``<directory>/<step>/state/``.
 _ITEM = "state"
@@ -181,7 +181,7 @@ def _mismatch_message(saved, expected) -> str:
 
 
 def _as_step(step: Any, name: str = "step") -> int:
-  return _checks.non_negative_int(name, step)
+  return checks.non_negative_int(name, step)
 
 
 class Checkpointer:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Optional
 from absl import logging
 import numpy as np
 
-from seqjax import _checks
+from seqjax import checks
 
 _JSONL = "metrics.jsonl"
 _TENSORBOARD = "tensorboard"
@@ -31,7 +31,7 @@ _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def _check_step(step: Any) -> int:
-  return _checks.non_negative_int("step", step)
+  return checks.non_negative_int("step", step)
 
 
 def _to_number(name: str, value: Any) -> int | float:

@@ -56,7 +56,7 @@ def _inputs(cell, seed=0):
 
 def _run(cell, implementation, params, xs, carry, restart_carry, mask, restart, reverse):
   if implementation == "fast":
-    return cell.sequence(params, carry, xs, mask=mask, restart=restart,
+    return cell.fast.run(params, carry, xs, mask=mask, restart=restart,
                          restart_carry=restart_carry, reverse=reverse)
   step = lambda c, x: cell.step(params, c, x)  # noqa: E731
   return scan_steps(step, carry, xs, mask=mask, restart=restart,

@@ -320,7 +320,7 @@ def test_fast_path_is_associative_and_enabled_off_cpu(name):
 
   assert "scan" in primitives("scan")
   assert "scan" not in primitives("fast")  # no sequential loop over time
-  assert cell.fast_on == ("gpu", "tpu")
+  assert cell.fast.backends == ("gpu", "tpu")
 
 
 # --- LRU specifics -------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_mask_equals_unpadded_runs(name, reverse):
       [1, 0, 1, 1, 0, 0, 1],  # holes anywhere
       [1, 1, 1, 1, 1, 1, 1],  # no padding
   ], bool)
-  for implementation in ("scan", "fast") if cell.sequence else ("scan",):
+  for implementation in ("scan", "fast") if cell.fast else ("scan",):
     carry, ys = unroll(cell, params, xs, mask=mask, reverse=reverse,
                        implementation=implementation)
     for b in range(4):
@@ -133,7 +133,7 @@ def test_reset_equals_separate_pieces(name, reverse):
   # Row 2: no reset. A nonzero initial carry must then flow through, and a
   # reset at t=0 (row 1) must discard it.
   start, _ = unroll(cell, params, xs[:, ::-1])
-  for implementation in ("scan", "fast") if cell.sequence else ("scan",):
+  for implementation in ("scan", "fast") if cell.fast else ("scan",):
     carry, ys = unroll(cell, params, xs, start, reset=reset, reverse=reverse,
                        implementation=implementation)
     for b in range(3):
@@ -188,7 +188,7 @@ def test_gradients_match_finite_differences(name):
     # the cell has one); forward mode through the scan, since a custom VJP
     # has no JVP (``unroll`` documents this).
     check_grads(loss, (params, xs), order=1, modes=["rev"], atol=1e-5, rtol=1e-5)
-    if cell.sequence is not None:
+    if cell.fast is not None:
       check_grads(functools.partial(loss, implementation="fast"), (params, xs), order=1,
                   modes=["rev"], atol=1e-5, rtol=1e-5)
     check_grads(functools.partial(loss, implementation="scan"), (params, xs), order=1,
@@ -198,7 +198,7 @@ def test_gradients_match_finite_differences(name):
 @pytest.mark.parametrize("name", zoo.WITH_FAST_PATH)
 def test_fast_path_matches_scan_in_gradients(name):
   cell, params, xs = _setup(name, (3,))
-  assert cell.sequence is not None
+  assert cell.fast is not None
   mask = np.ones((3, T), bool)
   mask[0, 5:] = False
   reset = np.zeros((3, T), bool)

@@ -73,3 +73,62 @@ def float_array(name: str, x: Any) -> None:
 
 def shape_of(x: Any) -> tuple[int, ...]:
   return tuple(np.shape(x))
+
+
+def boolean(name: str, value: Any) -> bool:
+  """Returns ``value`` if it is a real boolean (Python or numpy), else raises TypeError."""
+  if not isinstance(value, (bool, np.bool_)):
+    raise TypeError(f"{name} must be True or False, got {value!r} "
+                    f"of type {type(value).__name__}")
+  return bool(value)
+
+
+def finite(name: str, value: Any) -> float:
+  """Returns ``value`` as a float if it is a finite real number, else raises."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    raise TypeError(f"{name} must be a real number, got {value!r} "
+                    f"of type {type(value).__name__}")
+  if not np.isfinite(value):
+    raise ValueError(f"{name} must be finite, got {value}")
+  return float(value)
+
+
+def _key_name(path) -> str:
+  return "".join(str(p) for p in path) or "(root)"
+
+
+def tree_like(name: str, tree: Any, expected: Any) -> None:
+  """Raises a one-line error unless ``tree`` has ``expected``'s keys and leaf shapes.
+
+  ``expected`` is a pytree of arrays or ``jax.ShapeDtypeStruct`` (e.g. from
+  ``jax.eval_shape``). The message names the first missing or extra key, or
+  the key whose shape differs, with the shape received and the one expected.
+  """
+  import jax  # local: checks stays importable without initialising a backend
+
+  got = dict(jax.tree_util.tree_flatten_with_path(tree)[0])
+  want = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
+  got_names = {_key_name(k): v for k, v in got.items()}
+  want_names = {_key_name(k): v for k, v in want.items()}
+  for key in want_names:
+    if key not in got_names:
+      raise ValueError(f"{name} is missing {key} (expected shape "
+                       f"{tuple(want_names[key].shape)}); present: {sorted(got_names)}")
+  for key in got_names:
+    if key not in want_names:
+      raise ValueError(f"{name} has an unexpected entry {key}; expected only "
+                       f"{sorted(want_names)}")
+  for key, leaf in got_names.items():
+    shape, expected_shape = shape_of(leaf), tuple(want_names[key].shape)
+    if shape != expected_shape:
+      raise ValueError(f"{name}{key} has shape {shape}, expected {expected_shape}")
+
+
+def batch_shape(value: Any, name: str = "batch_shape") -> tuple[int, ...]:
+  """``value`` as a tuple of non-negative ints (``()`` means unbatched)."""
+  if isinstance(value, (tuple, list)) and all(
+      isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0
+      for d in value):
+    return tuple(int(d) for d in value)
+  raise TypeError(f"{name} must be a tuple of non-negative ints such as (32,) or () "
+                  f"for unbatched, got {value!r}")

@@ -1,4 +1,4 @@
-"""A whole-sequence fast path with a hand-written backward pass (private).
+"""A whole-sequence fast path with a hand-written backward pass.
 
 The gated cells (LSTM, GRU, Elman RNN) share one structure per step::
 
@@ -35,6 +35,16 @@ import jax.numpy as jnp
 
 from seqjax.types import Array
 
+#: Backends (``jax.default_backend()``) on which ``unroll(...,
+#: implementation="auto")`` takes each cell's fused path over the plain scan of
+#: its step; chosen by ``benchmarks/rnn_throughput.py`` (see
+#: docs/performance.md), never by belief.
+BACKENDS = {
+    "lstm": ("cpu", "gpu", "tpu"),
+    "gru": ("cpu", "gpu", "tpu"),
+    "rnn": ("cpu", "gpu", "tpu"),
+}
+
 
 class Recurrence(NamedTuple):
   """The pointwise part of a gated cell, in both directions.
@@ -62,8 +72,9 @@ def _where(flag, on_true, on_false):
 
 
 def _previous(carries, carry0, restart, restart_carry):
-  """The carry each step starts from, (T, *B, H) per leaf."""
-  prev = tuple(jnp.concatenate([c0[None], seq[:-1]], 0) for c0, seq in zip(carry0, carries))
+  """The carry each step starts from, (T, *B, H) per leaf (T may be 0)."""
+  steps = carries[0].shape[0]
+  prev = tuple(jnp.concatenate([c0[None], seq], 0)[:steps] for c0, seq in zip(carry0, carries))
   if restart is None:
     return prev
   return tuple(jnp.where(restart[..., None] > 0, rc[None], p)

@@ -1,4 +1,4 @@
-"""Helpers shared by the cell factories (private)."""
+"""Helpers shared by the cell factories."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Callable, Union
 import jax
 import jax.numpy as jnp
 
-from seqjax import _checks
+from seqjax import checks
 
 ActivationLike = Union[str, Callable[[jax.Array], jax.Array]]
 
@@ -24,7 +24,7 @@ def activation(name: ActivationLike, argument: str = "activation") -> Callable:
   """Resolves an activation given by name (tanh, relu, sigmoid, identity, softsign) or callable."""
   if callable(name):
     return name
-  _checks.one_of(argument, name, tuple(_ACTIVATIONS))
+  checks.one_of(argument, name, tuple(_ACTIVATIONS))
   return _ACTIVATIONS[name]
 
 
@@ -38,12 +38,12 @@ def input_size_of(kernel: str) -> Callable:
 
 
 def check_input_size(input_size) -> int:
-  return _checks.positive_int("input_size", input_size)
+  return checks.positive_int("input_size", input_size)
 
 
 def zeros_carry(params, batch_shape, size: int, like: str):
   """A zero carry ``(*batch_shape, size)`` with the dtype of ``params[like]``."""
-  return jnp.zeros(tuple(batch_shape) + (size,), params[like].dtype)
+  return jnp.zeros(checks.batch_shape(batch_shape) + (size,), params[like].dtype)
 
 
 def dense_params(keys, input_size: int, hidden_size: int, kernel_init, recurrent_init,
