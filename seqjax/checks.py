@@ -56,6 +56,7 @@ def in_range(name: str, value: Any, low: float, high: float,
 
 
 def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
+  """Returns ``value`` if it is one of ``choices``, else a ValueError listing them."""
   choices = tuple(choices)
   if value not in choices:
     raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -72,6 +73,7 @@ def float_array(name: str, x: Any) -> None:
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
+  """The shape of an array, scalar or nested sequence as a tuple."""
   return tuple(np.shape(x))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Union
 
 import jax
@@ -29,6 +30,7 @@ def activation(name: ActivationLike, argument: str = "activation") -> Callable:
 
 
 def activation_name(fn: ActivationLike) -> str:
+  """The name an activation is shown by in a cell's ``name`` ("custom" if unnamed)."""
   return fn if isinstance(fn, str) else getattr(fn, "__name__", "custom")
 
 
@@ -38,6 +40,7 @@ def input_size_of(kernel: str) -> Callable:
 
 
 def check_input_size(input_size) -> int:
+  """``input_size`` (D) as a positive int, or a one-line error naming it."""
   return checks.positive_int("input_size", input_size)
 
 
@@ -58,3 +61,38 @@ def dense_params(keys, input_size: int, hidden_size: int, kernel_init, recurrent
       "w_h": recurrent_init(k_h, (hidden_size, hidden_size), dtype),
       "b": bias_init(k_b, (hidden_size,), dtype),
   }
+
+
+def checked_step(input_size: Callable) -> Callable:
+  """Decorates a cell's ``step`` with trace-time checks of its arguments.
+
+  ``input_size`` is ``params -> D``. A call with ``x_t`` of the wrong feature
+  size, or a carry leaf that is not floating (an int carry), raises a one-line
+  error naming the argument, what was received and what was expected, instead
+  of a ``dot_general`` shape error deep inside the step. Costs nothing at run
+  time: the checks read static shapes and dtypes.
+  """
+
+  def decorate(step: Callable) -> Callable:
+
+    @functools.wraps(step)
+    def checked(params, carry, x):
+      x_shape = checks.shape_of(x)
+      try:
+        size = input_size(params)
+      except (KeyError, TypeError, IndexError, AttributeError):
+        raise TypeError(f"params must be the params this cell's init built, got "
+                        f"{type(params).__name__}") from None
+      if not x_shape or x_shape[-1] != size:
+        raise ValueError(f"x_t must have shape (*B, {size}) (the input_size the params were "
+                         f"built for), got shape {x_shape}")
+      for leaf in jax.tree_util.tree_leaves(carry):
+        dtype = jnp.result_type(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+          raise TypeError(f"carry must hold floating arrays like cell.initial_carry, "
+                          f"got a leaf of dtype {dtype}")
+      return step(params, carry, x)
+
+    return checked
+
+  return decorate

@@ -22,6 +22,8 @@ from seqjax import init as initializers
 from seqjax.cells import common
 from seqjax.types import Cell
 
+__all__ = ["ctrnn"]  # re-exported by seqjax.cells
+
 
 def ctrnn(hidden_size: int,
           *,
@@ -81,6 +83,7 @@ def ctrnn(hidden_size: int,
   def initial_carry(params, batch_shape=()):
     return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, z, x):
     drive = act(z @ params["w_h"] + x @ params["w_x"] + params["b"])
     z = z + rate * (drive - z)

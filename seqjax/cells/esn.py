@@ -39,6 +39,8 @@ from seqjax.cells import common
 from seqjax.scan import scan_steps
 from seqjax.types import FROZEN, Array, Cell, FastPath, Params
 
+__all__ = ["esn", "fit_readout", "readout"]  # re-exported by seqjax.cells
+
 # A sparse pattern without a directed cycle gives a nilpotent matrix (spectral
 # radius 0) that cannot be rescaled; such patterns (common only in tiny
 # reservoirs) are redrawn at most this many times.

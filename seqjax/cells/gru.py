@@ -22,6 +22,8 @@ from seqjax import init as initializers
 from seqjax.cells import common, fused
 from seqjax.types import Cell, FastPath
 
+__all__ = ["gru"]  # re-exported by seqjax.cells
+
 
 def gru(hidden_size: int,
         *,
@@ -101,6 +103,7 @@ def gru(hidden_size: int,
   def initial_carry(params, batch_shape=()):
     return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, h_prev, x):
     w_h = params["w_h"]
     in_r, in_z, in_n = jnp.split(x @ params["w_x"] + params["b"], 3, axis=-1)

@@ -30,6 +30,8 @@ from seqjax import init as initializers
 from seqjax.cells import common
 from seqjax.types import FROZEN, Array, Cell, Params
 
+__all__ = ["leaky", "timescales_of"]  # re-exported by seqjax.cells
+
 TauLike = Union[float, Sequence[float], np.ndarray]
 
 _DEFAULT_TAU = 2.0
@@ -200,6 +202,7 @@ def leaky(hidden_size: int,
   def initial_carry(params, batch_shape=()):
     return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, s, x):
     rate = 1.0 / timescales_of(params)
     drive = act(params["b"] + s @ params["w_h"] + x @ params["w_x"])

@@ -37,6 +37,8 @@ from seqjax import init as initializers
 from seqjax.cells import common
 from seqjax.types import Array, Cell, FastPath
 
+__all__ = ["linear_recurrence", "lru", "min_gru"]  # re-exported by seqjax.cells
+
 _IMPLEMENTATIONS = ("sequential", "associative")
 
 
@@ -297,6 +299,7 @@ def lru(hidden_size: int,
     complex_dtype = jnp.promote_types(params["nu_log"].dtype, jnp.complex64)
     return jnp.zeros(checks.batch_shape(batch_shape) + (state_size,), complex_dtype)
 
+  @common.checked_step(common.input_size_of("b_re"))
   def step(params, h, x):
     w_re, w_im = _lru_input_kernels(params)
     h = _lru_lambda(params) * h + jax.lax.complex(x @ w_re, x @ w_im)
@@ -371,6 +374,7 @@ def min_gru(hidden_size: int,
     gate, candidate = u[..., :hidden_size], u[..., hidden_size:]
     return jax.nn.sigmoid(-gate), jax.nn.sigmoid(gate) * candidate
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, h, x):
     a, b = coefficients(params, x)
     h = a * h + b

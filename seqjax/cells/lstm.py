@@ -33,6 +33,8 @@ from seqjax import init as initializers
 from seqjax.cells import common, fused
 from seqjax.types import Cell, FastPath, LSTMCarry
 
+__all__ = ["lstm", "tied_lstm"]  # re-exported by seqjax.cells
+
 
 def _check_forget_bias(value) -> float:
   if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -78,6 +80,7 @@ def _lstm_family(gate_names: str, hidden_size, forget_bias, peephole,
     zeros = common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
     return LSTMCarry(h=zeros, c=zeros)
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, carry, x):
     h_prev, c_prev = carry
     pre = x @ params["w_x"] + h_prev @ params["w_h"] + params["b"]

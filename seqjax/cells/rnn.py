@@ -15,6 +15,8 @@ from seqjax import init as initializers
 from seqjax.cells import common, fused
 from seqjax.types import Cell, FastPath
 
+__all__ = ["rnn", "jordan"]  # re-exported by seqjax.cells
+
 
 def rnn(hidden_size: int,
         *,
@@ -60,6 +62,7 @@ def rnn(hidden_size: int,
   def initial_carry(params, batch_shape=()):
     return common.zeros_carry(params, batch_shape, hidden_size, like="w_h")
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, h, x):
     h = act(x @ params["w_x"] + h @ params["w_h"] + params["b"])
     return h, h
@@ -131,6 +134,7 @@ def jordan(hidden_size: int,
   def initial_carry(params, batch_shape=()):
     return common.zeros_carry(params, batch_shape, output_size, like="w_o")
 
+  @common.checked_step(common.input_size_of("w_x"))
   def step(params, y_prev, x):
     h = act(x @ params["w_x"] + y_prev @ params["w_y"] + params["b"])
     y = out_act(h @ params["w_o"] + params["b_o"])

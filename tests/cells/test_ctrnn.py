@@ -131,3 +131,9 @@ def test_float64():
 def test_bad_hyperparameters(kwargs, error, match):
   with pytest.raises(error, match=match):
     ctrnn(H, **kwargs)
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+PROTOCOL_CELLS = {
+    "ctrnn": lambda dtype: ctrnn(5, dt=0.2, dtype=dtype),
+}

@@ -222,3 +222,9 @@ def test_fit_readout_rejects_bad_arguments():
     readout({"w": jnp.zeros((6, 2))}, x, h)
   with pytest.raises(ValueError, match="inputs .* and states .* must match"):
     readout({"w": jnp.zeros((5, 2))}, x, h[:1])
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+PROTOCOL_CELLS = {
+    "esn": lambda dtype: esn(6, spectral_radius=0.9, connectivity=0.5, leak_rate=0.5, dtype=dtype),
+}

@@ -310,3 +310,10 @@ def test_bad_flags_raise():
     gru(H, reset_after="yes")
   with pytest.raises((ValueError, TypeError), match="input_size"):
     gru(H).init(jax.random.PRNGKey(0), 0)
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+PROTOCOL_CELLS = {
+    "gru_reset_after": lambda dtype: gru(5, reset_after=True, dtype=dtype),
+    "gru_reset_before": lambda dtype: gru(5, reset_after=False, dtype=dtype),
+}

@@ -166,3 +166,11 @@ def test_float64_params_and_carry():
 def test_bad_hyperparameters(kwargs, error, match):
   with pytest.raises(error, match=match):
     leaky(H, **kwargs)
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+PROTOCOL_CELLS = {
+    "leaky_fixed": lambda dtype: leaky(5, timescales="fixed", tau=3.0, dtype=dtype),
+    "leaky_sampled": lambda dtype: leaky(5, timescales="sampled", tau_range=(1.0, 50.0), dtype=dtype),
+    "leaky_learned": lambda dtype: leaky(5, timescales="learned", dtype=dtype),
+}

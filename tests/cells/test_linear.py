@@ -433,3 +433,12 @@ def test_min_gru_step_shapes():
   carry, y = cell.step(params, cell.initial_carry(params, ()), jnp.ones((D,)))
   assert carry.shape == (5,) and y.shape == (5,) and carry.dtype == jnp.float32
   np.testing.assert_array_equal(np.asarray(carry), np.asarray(y))
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+from seqjax.cells.linear import lru, min_gru  # noqa: E402
+
+PROTOCOL_CELLS = {
+    "lru": lambda dtype: lru(5, state_size=4, r_min=0.5, r_max=0.95, dtype=dtype),
+    "min_gru": lambda dtype: min_gru(5, dtype=dtype),
+}

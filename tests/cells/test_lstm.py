@@ -394,3 +394,11 @@ def test_bad_flags_raise(factory):
     factory(H, peephole="yes")
   with pytest.raises((ValueError, TypeError), match="input_size"):
     factory(H).init(jax.random.PRNGKey(0), 0)
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+PROTOCOL_CELLS = {
+    "lstm": lambda dtype: lstm(5, dtype=dtype),
+    "lstm_peephole": lambda dtype: lstm(5, peephole=True, dtype=dtype),
+    "tied_lstm": lambda dtype: tied_lstm(5, dtype=dtype),
+}

@@ -239,3 +239,121 @@ def test_feature_size_mismatch_is_reported(name):
   cell, params, xs = _setup(name, (2,))
   with pytest.raises(ValueError, match=r"xs must have 3 features.*got shape \(2, 7, 4\)"):
     unroll(cell, params, jnp.zeros((2, T, D + 1)))
+
+
+def test_every_cell_factory_is_in_the_protocol_suite():
+  """Derived from the code: every public function of ``seqjax.cells`` that
+  returns a ``Cell`` has at least one entry in some ``PROTOCOL_CELLS``."""
+  import inspect
+
+  import seqjax.cells
+
+  factories = {name for name in seqjax.cells.__all__
+               if inspect.signature(getattr(seqjax.cells, name)).return_annotation == "Cell"}
+  covered = {zoo.make(name).name.split("(")[0] for name in NAMES}
+  assert factories, "no cell factories found in seqjax.cells"
+  assert factories <= covered, f"cells without protocol entries: {sorted(factories - covered)}"
+  assert set(zoo.WITH_FAST_PATH) == {n for n in NAMES if zoo.make(n).fast is not None}
+
+
+def _implementations(cell):
+  return ("scan", "fast") if cell.fast is not None else ("scan",)
+
+
+def _readout_loss(cell, mask=None, implementation="auto"):
+  """A loss that reads every output and the final carry."""
+
+  def loss(p, x):
+    carry, ys = unroll(cell, p, x, mask=mask, implementation=implementation)
+    leaves = jax.tree_util.tree_leaves(carry)
+    return jnp.sum(jnp.sin(ys)) + sum(jnp.sum(jnp.real(c * jnp.conj(c))) for c in leaves)
+
+  return loss
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("fill", [np.nan, np.inf])
+def test_padding_may_hold_anything(name, fill):
+  """NaN/inf in masked-out steps give the gradients of the zero-padded batch
+  (the ``where``-gradient trap: a NaN input must not reach any computation
+  whose gradient flows)."""
+  cell, params, xs = _setup(name, (3,))
+  mask = np.array([[1, 1, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 1, 1]], bool)
+  zero_padded = jnp.where(mask[..., None], xs, 0.0)
+  garbage = jnp.where(mask[..., None], xs, fill)
+  for implementation in _implementations(cell):
+    loss = _readout_loss(cell, mask, implementation)
+    want_value, want_grads = jax.value_and_grad(loss, argnums=(0, 1))(params, zero_padded)
+    value, grads = jax.value_and_grad(loss, argnums=(0, 1))(params, garbage)
+    assert np.isfinite(float(value)), implementation
+    _close(value, want_value)
+    _close(grads, want_grads)
+    np.testing.assert_array_equal(np.asarray(grads[1])[~mask], 0.0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("length", [0, 1])
+def test_short_sequences_values_and_gradients(name, length):
+  """T=0 and T=1 in every implementation, against ``step`` called directly."""
+  cell, params, xs = _setup(name, (2,))
+  xs = xs[:, :length]
+  for implementation in _implementations(cell):
+    carry, ys = unroll(cell, params, xs, implementation=implementation)
+    assert ys.shape == (2, length, cell.output_size)
+    grads = jax.grad(_readout_loss(cell, implementation=implementation), argnums=(0, 1))(
+        params, xs)
+    if length == 0:
+      _close(carry, cell.initial_carry(params, (2,)))
+      for leaf in jax.tree_util.tree_leaves(grads):
+        np.testing.assert_array_equal(np.asarray(leaf), 0.0)
+      continue
+
+    def one_step(p, x):
+      carry, y = cell.step(p, cell.initial_carry(p, (2,)), x[:, 0])
+      leaves = jax.tree_util.tree_leaves(carry)
+      return jnp.sum(jnp.sin(y)) + sum(jnp.sum(jnp.real(c * jnp.conj(c))) for c in leaves)
+
+    want_carry, want_y = cell.step(params, cell.initial_carry(params, (2,)), xs[:, 0])
+    _close(carry, want_carry)
+    _close(ys[:, 0], want_y)
+    _close(grads, jax.grad(one_step, argnums=(0, 1))(params, xs), tol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_mode_through_the_default_path(name):
+  """``jvp`` and forward-over-reverse (``jvp(grad)``) work with
+  ``implementation="auto"`` and equal the same through a Python loop of step."""
+  cell, params, xs = _setup(name, (2,))
+  tangent = jax.tree_util.tree_map(lambda a: jnp.ones_like(a) * 0.1, params)
+
+  def loop_loss(p, x):
+    total = 0.0
+    for b in range(x.shape[0]):
+      carry, ys = _loop(cell, p, x[b])
+      leaves = jax.tree_util.tree_leaves(carry)
+      total = total + jnp.sum(jnp.sin(ys)) + sum(jnp.sum(jnp.real(c * jnp.conj(c)))
+                                                  for c in leaves)
+    return total
+
+  loss = _readout_loss(cell)
+  _close(jax.jvp(lambda p: loss(p, xs), (params,), (tangent,)),
+         jax.jvp(lambda p: loop_loss(p, xs), (params,), (tangent,)), tol=1e-4)
+  hvp = jax.jvp(jax.grad(lambda p: loss(p, xs)), (params,), (tangent,))[1]
+  want = jax.jvp(jax.grad(lambda p: loop_loss(p, xs)), (params,), (tangent,))[1]
+  _close(hvp, want, tol=1e-4)
+
+
+@pytest.mark.parametrize("name", zoo.WITH_FAST_PATH)
+def test_forward_mode_on_the_fast_path_works_or_names_scan(name):
+  cell, params, xs = _setup(name, (2,))
+  loss = _readout_loss(cell, implementation="fast")
+  tangent = jnp.ones_like(xs)
+  try:
+    _, got = jax.jvp(lambda x: loss(params, x), (xs,), (tangent,))
+  except TypeError as error:
+    assert "implementation='scan'" in str(error)
+    assert "\n" not in str(error)
+    return
+  _, want = jax.jvp(lambda x: _readout_loss(cell, implementation="scan")(params, x),
+                    (xs,), (tangent,))
+  _close(got, want, tol=1e-4)

@@ -74,3 +74,11 @@ def test_non_integer_hidden_size():
 def test_unknown_activation():
   with pytest.raises(ValueError, match="activation must be one of"):
     rnn(3, activation="swishy")
+
+# Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
+# builders take the dtype.
+PROTOCOL_CELLS = {
+    "rnn_tanh": lambda dtype: rnn(5, dtype=dtype),
+    "rnn_relu": lambda dtype: rnn(5, activation="relu", dtype=dtype),
+    "jordan": lambda dtype: jordan(5, 4, dtype=dtype),
+}
