@@ -1,8 +1,11 @@
-"""Every public function and class of the library has a docstring that says something."""
+"""Every public function and class of the library has a docstring that says something,
+and the README lists every cell."""
 
 import importlib
 import inspect
+import pathlib
 import pkgutil
+import re
 
 import pytest
 
@@ -39,8 +42,24 @@ CELL_FACTORIES = [n for n, obj in PUBLIC.items()
                   and inspect.signature(obj).return_annotation in ("Cell", seqjax.Cell)]
 
 
+def _returns_cell(obj):
+  return inspect.isfunction(obj) and inspect.signature(obj).return_annotation in ("Cell", seqjax.Cell)
+
+
+EXPORTED_FACTORIES = sorted(n for n in seqjax.cells.__all__ if _returns_cell(getattr(seqjax.cells, n)))
+
+
 def test_cell_factories_found():
-  assert len(CELL_FACTORIES) == 10, CELL_FACTORIES
+  """The walk finds every factory `seqjax.cells` exports, and only those."""
+  assert "lstm" in EXPORTED_FACTORIES
+  assert sorted(n.rsplit(".", 1)[1] for n in CELL_FACTORIES) == EXPORTED_FACTORIES
+
+
+def test_readme_cell_table_lists_every_factory():
+  readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+  table = readme.split("### Cells", 1)[1].split("\n#", 1)[0]
+  listed = set(re.findall(r"`(\w+)\([^`]*\)`", table))
+  assert [n for n in EXPORTED_FACTORIES if n not in listed] == []
 
 
 @pytest.mark.parametrize("name", CELL_FACTORIES)
