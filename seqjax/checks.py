@@ -35,11 +35,13 @@ def non_negative_int(name: str, value: Any) -> int:
 
 
 def positive(name: str, value: Any) -> float:
-  """Returns ``value`` if it is a real number > 0, else raises ValueError."""
+  """Returns ``value`` if it is a finite real number > 0, else raises ValueError."""
   if isinstance(value, bool) or not isinstance(value, numbers.Real):
     raise TypeError(f"{name} must be a positive number, got {value!r}")
   if not value > 0:
     raise ValueError(f"{name} must be > 0, got {value}")
+  if not np.isfinite(value):
+    raise ValueError(f"{name} must be finite, got {value}")
   return float(value)
 
 

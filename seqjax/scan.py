@@ -50,7 +50,7 @@ def _check_flags(name: str, flags: Any, expected: tuple[int, ...],
     values = np.asarray(flags)
     if not np.all((values == 0) | (values == 1)):
       bad = values[(values != 0) & (values != 1)].flat[0]
-      raise ValueError(f"{name} must be boolean or exactly 0/1, got a value {bad!r}")
+      raise ValueError(f"{name} must be boolean or exactly 0/1, got a value {bad.item()!r}")
   return jnp.asarray(flags) != 0
 
 

@@ -164,3 +164,122 @@ def test_remat_stores_less_for_the_backward_pass():
   # Without remat the backward pass keeps ~6 (B, H) arrays per step (gates,
   # h, c); with it, one carry per 30-step chunk plus one chunk's activations.
   assert temp_bytes(True) * 4 < temp_bytes(False)
+
+
+# Inputs that must be refused with a one-line error naming the argument.
+def _one_line(excinfo):
+  assert "\n" not in str(excinfo.value), str(excinfo.value)
+
+
+@pytest.mark.parametrize("option", ["reverse", "time_major", "remat"])
+def test_boolean_options_must_be_booleans(cell_and_params, option):
+  cell, params = cell_and_params
+  with pytest.raises(TypeError, match=f"{option} must be True or False, got 'no'") as info:
+    unroll(cell, params, jnp.zeros((2, 5, 3)), **{option: "no"})
+  _one_line(info)
+
+
+@pytest.mark.parametrize("flag", ["mask", "reset"])
+def test_numeric_flags_must_be_exactly_zero_or_one(cell_and_params, flag):
+  cell, params = cell_and_params
+  xs = jnp.zeros((2, 5, 3))
+  with pytest.raises(ValueError, match=f"{flag} must be boolean or exactly 0/1, got a value 0.3"):
+    unroll(cell, params, xs, **{flag: np.full((2, 5), 0.3, np.float32)})
+  ones = np.ones((2, 5), np.float32)
+  want = unroll(cell, params, xs + 1.0, **{flag: ones.astype(bool)})[1]
+  np.testing.assert_array_equal(unroll(cell, params, xs + 1.0, **{flag: ones})[1], want)
+
+
+def test_params_of_another_cell_name_the_key_and_shapes(cell_and_params):
+  cell, _ = cell_and_params
+  other = rnn(6).init(jax.random.PRNGKey(1), 3)
+  with pytest.raises(ValueError, match=r"params\['b'\] has shape \(6,\), expected \(4,\)") as info:
+    unroll(cell, other, jnp.zeros((2, 5, 3)))
+  _one_line(info)
+
+
+def test_params_with_missing_or_extra_keys(cell_and_params):
+  cell, params = cell_and_params
+  missing = {k: v for k, v in params.items() if k != "b"}
+  with pytest.raises(ValueError, match=r"params is missing \['b'\] \(expected shape \(4,\)\)"):
+    unroll(cell, missing, jnp.zeros((2, 5, 3)))
+  extra = dict(params, w_peep=jnp.zeros(4))
+  with pytest.raises(ValueError, match=r"params has an unexpected entry \['w_peep'\]"):
+    unroll(cell, extra, jnp.zeros((2, 5, 3)))
+
+
+def test_transposed_lstm_recurrent_weight_is_refused():
+  cell = seqjax.cells.lstm(4)
+  params = cell.init(jax.random.PRNGKey(0), 3)
+  params = dict(params, w_h=params["w_h"].T)  # torch's (4H, H) layout
+  with pytest.raises(ValueError, match=r"params\['w_h'\] has shape \(16, 4\), expected \(4, 16\)"):
+    unroll(cell, params, jnp.zeros((2, 5, 3)))
+
+
+def test_params_none(cell_and_params):
+  cell, _ = cell_and_params
+  with pytest.raises(TypeError, match="params must be the pytree of arrays returned by cell.init"):
+    unroll(cell, None, jnp.zeros((2, 5, 3)))
+  with pytest.raises(TypeError, match="params must be the params this cell's init built"):
+    cell.step(None, jnp.zeros(4), jnp.zeros(3))
+
+
+def test_initial_carry_batch_shape_must_be_a_tuple(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(TypeError, match=r"batch_shape must be a tuple of non-negative ints .* got 4"):
+    cell.initial_carry(params, 4)
+  assert cell.initial_carry(params, [2]).shape == (2, 4)
+
+
+def test_step_with_wrong_feature_size(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(ValueError, match=r"x_t must have shape \(\*B, 3\) .* got shape \(2, 5\)") as info:
+    cell.step(params, jnp.zeros((2, 4)), jnp.zeros((2, 5)))
+  _one_line(info)
+
+
+def test_integer_carry_is_refused(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(TypeError, match="carry leaf must have a floating dtype like float32, got int32"):
+    unroll(cell, params, jnp.zeros((2, 5, 3)), jnp.zeros((2, 4), jnp.int32))
+  with pytest.raises(TypeError, match="carry must hold floating arrays .* dtype int32"):
+    cell.step(params, jnp.zeros((2, 4), jnp.int32), jnp.zeros((2, 3)))
+
+
+def test_nested_list_xs(cell_and_params):
+  cell, params = cell_and_params
+  with pytest.raises(TypeError, match=r"xs must be an array of shape \(\*B, T, D\) .* got list"):
+    unroll(cell, params, [[[0.0, 0.0, 0.0]]])
+
+
+def test_stale_fast_path_cannot_run():
+  cell = seqjax.cells.lstm(4)
+  params = cell.init(jax.random.PRNGKey(0), 3)
+
+  def doubled(p, carry, x):
+    return cell.step(p, carry, 2.0 * x)
+
+  for derived in (cell.with_step(doubled), cell._replace(step=doubled)):
+    assert derived.fast is None
+    xs = jnp.ones((2, 5, 3))
+    np.testing.assert_allclose(unroll(derived, params, xs)[1],
+                               unroll(cell, params, 2.0 * xs, implementation="scan")[1],
+                               rtol=1e-6)
+  forged = seqjax.Cell(*cell[:-1], fast=cell.fast)._replace(name="forged")
+  forged = forged._replace(step=doubled, fast=cell.fast)
+  with pytest.raises(ValueError, match="carries a fast path for another step function"):
+    unroll(forged, params, jnp.ones((2, 5, 3)))
+
+
+@pytest.mark.parametrize("factory, argument", [
+    (lambda v: seqjax.cells.ctrnn(4, tau=v), "tau"),
+    (lambda v: seqjax.cells.ctrnn(4, dt=v), "dt"),
+    (lambda v: seqjax.cells.lstm(4, forget_bias=v), "forget_bias"),
+    (lambda v: seqjax.cells.leaky(4, timescales="fixed", tau=v), "tau"),
+    (lambda v: seqjax.cells.lru(4, max_phase=v), "max_phase"),
+    (lambda v: seqjax.cells.lru(4, r_min=v), "r_min"),
+])
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_float_hyperparameters_must_be_finite(factory, argument, value):
+  with pytest.raises((ValueError, TypeError), match=argument):
+    factory(value)
