@@ -247,6 +247,13 @@ def tcn(channels: Sequence[int],
       raise ValueError(f"key is required when training with dropout={rate}")
     if carry is None:
       carry = initial_carry(params, batch_shape)
+    if mask is not None:
+      # Padded inputs never reach the convolutions: a NaN there would make the
+      # weight gradients NaN (0 * NaN) even though its outputs are masked.
+      batch_mask = jnp.asarray(mask, bool)
+      if time_major:
+        batch_mask = jnp.moveaxis(batch_mask, 0, -1)
+      xs = jnp.where(batch_mask[..., None], xs, jnp.zeros((), xs.dtype))
     size = int(np.prod(batch_shape, dtype=int))
     flat = lambda a: jnp.reshape(a, (size, *a.shape[len(batch_shape):]))
     xs_flat = flat(xs)
