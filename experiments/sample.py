@@ -31,7 +31,7 @@ def main(argv):
   if not config_path.exists():
     sys.exit(f"error: {config_path} not found: is {workdir} an experiments.train workdir?")
   config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-  vocab = char_lm.load_vocab(workdir)
+  vocab = char_lm.load_vocab(config, workdir)
   model = char_lm.build_model(config, vocab.size)
   try:
     params, step = restore_params(

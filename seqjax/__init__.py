@@ -1,6 +1,8 @@
 """seqjax: recurrent and sequence models as pure JAX functions."""
 
-from seqjax import cells, init, layers
+from seqjax import cells, heads, init, interop, layers, losses, models, pytree
+from seqjax.models import Model
+from seqjax.pytree import count_params
 from seqjax.scan import unroll
 from seqjax.types import (FROZEN, Cell, FastPath, Implementation, LSTMCarry, keep_frozen,
                           trainable_mask)

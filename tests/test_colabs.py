@@ -33,6 +33,7 @@ def test_outputs_are_stripped(path):
 
 
 @pytest.mark.parametrize("path", COLABS, ids=lambda p: p.name)
+@pytest.mark.usefixtures("optax_promotion")  # calls optax directly
 def test_notebook_runs(path):
   namespace = {}
   for source in _code(json.loads(path.read_text())):

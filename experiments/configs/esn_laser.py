@@ -1,6 +1,6 @@
 r"""Echo-state network forecasting the Santa Fe laser series (competition data set A).
 
-The 10,093-point series (``seqjax.data.timeseries.santa_fe_laser``, shipped in
+The 10,093-point series (``experiments/datasets/laser.py``, shipped in
 ``reservoirpy==0.4.2``: ``pip install --no-deps reservoirpy==0.4.2``) is cut into
 [washout 100 | train 4000 | validation 1000 | test 2000]; a leaky reservoir is
 run once and a ridge readout solved in closed form. Reservoir settings and the
@@ -19,36 +19,19 @@ on 2 CPU cores.
 
 import ml_collections
 
+from experiments.configs import common
+
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
-  config.task = "esn"
-  config.seed = 0                    # reservoir weights
-
-  config.data = ml_collections.ConfigDict()
-  config.data.series = "laser"
-  config.data.washout = 100          # steps that only warm the reservoir up
-  config.data.train = 4000           # steps the readout is fitted on
-  config.data.validation = 1000
-  config.data.test = 2000
-
-  config.reservoir = ml_collections.ConfigDict()
-  config.reservoir.hidden_size = 300
-  config.reservoir.spectral_radius = 0.9
-  config.reservoir.connectivity = 0.1
-  config.reservoir.input_scaling = 1.0
-  config.reservoir.bias_scaling = 0.2
-  config.reservoir.leak_rate = 0.7
-
-  config.ridge = 1e-3                # Tikhonov penalty of the readout
-  config.horizons = (1, 5, 10, 50)   # closed-loop steps at which NRMSE is reported
-  config.closed_loop_stride = 10     # steps between closed-loop starts in the test segment
-
+  common.check_variant("esn_laser", variant, ("default", "quick"))
+  config = common.esn_config(
+      "laser", washout=100, train=4000, validation=1000, test=2000,
+      hidden_size=300, spectral_radius=0.9, connectivity=0.1, input_scaling=1.0,
+      bias_scaling=0.2, leak_rate=0.7,
+      ridge=1e-3, horizons=(1, 5, 10, 50), closed_loop_stride=10)
   if variant == "quick":
     config.reservoir.hidden_size = 100
     config.data.train = 1500
     config.data.validation = 300
     config.data.test = 500
-  elif variant != "default":
-    raise ValueError(f"unknown esn_laser variant {variant!r}; expected default or quick")
   return config

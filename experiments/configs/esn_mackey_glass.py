@@ -21,35 +21,21 @@ and 500 units. About 20 s on 2 CPU cores. The quick variant (100 units, ridge
 
 import ml_collections
 
+from experiments.configs import common
+
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:
-  config = ml_collections.ConfigDict()
-  config.task = "esn"
-  config.seed = 0                    # reservoir weights
-
-  config.data = ml_collections.ConfigDict()
-  config.data.series = "mackey_glass"
-  config.data.tau = 17.0             # delay; 17 is mildly chaotic
-  config.data.dt = 0.1               # RK4 step
-  config.data.subsample = 10         # RK4 steps per sample: one sample per time unit
-  config.data.discard = 1000         # transient samples dropped from the constant history
-  config.data.washout = 100          # steps that only warm the reservoir up
-  config.data.train = 3000           # steps the readout is fitted on
-  config.data.validation = 500
-  config.data.test = 1000
-
-  config.reservoir = ml_collections.ConfigDict()
-  config.reservoir.hidden_size = 500
-  config.reservoir.spectral_radius = 1.25
-  config.reservoir.connectivity = 0.1
-  config.reservoir.input_scaling = 1.0
-  config.reservoir.bias_scaling = 0.2
-  config.reservoir.leak_rate = 0.3
-
-  config.ridge = 1e-6                # Tikhonov penalty of the readout
-  config.horizons = (1, 10, 84, 200)  # closed-loop steps at which NRMSE is reported
-  config.closed_loop_stride = 10     # steps between closed-loop starts in the test segment
-
+  common.check_variant("esn_mackey_glass", variant, ("default", "quick"))
+  config = common.esn_config(
+      "mackey_glass",
+      tau=17.0,            # delay; 17 is mildly chaotic
+      dt=0.1,              # RK4 step
+      subsample=10,        # RK4 steps per sample: one sample per time unit
+      discard=1000,        # transient samples dropped from the constant history
+      washout=100, train=3000, validation=500, test=1000,
+      hidden_size=500, spectral_radius=1.25, connectivity=0.1, input_scaling=1.0,
+      bias_scaling=0.2, leak_rate=0.3,
+      ridge=1e-6, horizons=(1, 10, 84, 200), closed_loop_stride=10)
   if variant == "quick":
     config.reservoir.hidden_size = 100
     config.ridge = 1e-4              # a small reservoir needs more to stay stable in closed loop
@@ -58,6 +44,4 @@ def get_config(variant: str = "default") -> ml_collections.ConfigDict:
     config.data.test = 300
     config.horizons = (1, 10, 84)
     config.closed_loop_stride = 20
-  elif variant != "default":
-    raise ValueError(f"unknown esn_mackey_glass variant {variant!r}; expected default or quick")
   return config

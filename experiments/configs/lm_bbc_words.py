@@ -1,7 +1,7 @@
 r"""Word-level LM on BBC news: the stand-in for the paper's word-level PTB row (~13M).
 
 Penn Treebank is not available here; 2,125 BBC news articles are
-(``seqjax.data.bbc_words``: PTB-style preprocessing by us, lower case,
+(``experiments/datasets/bbc_words.py``: PTB-style preprocessing by us, lower case,
 numbers -> N, 10k vocabulary with <unk>, split by article). Perplexities are
 comparable in kind, not in value, with the paper's PTB figures.
 
@@ -24,7 +24,7 @@ steps). So the GRU trains at 4 and the RNN at 1.
   python -m experiments.train --config experiments/configs/lm_bbc_words.py:tcn --workdir /tmp/lm_bbc
 """
 
-from experiments.configs.lm_benchmarks import lm_config
+from experiments.configs.common import lm_config
 
 
 def get_config(variant: str = "tcn"):

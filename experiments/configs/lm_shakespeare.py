@@ -17,7 +17,7 @@ default; its table leaves the LSTM optimiser out). GRU (2 x 555) and RNN
   python -m experiments.train --config experiments/configs/lm_shakespeare.py:tcn --workdir /tmp/lm_sh
 """
 
-from experiments.configs.lm_benchmarks import lm_config
+from experiments.configs.common import lm_config
 
 
 def get_config(variant: str = "tcn"):

@@ -1,7 +1,7 @@
 r"""Byte-level LM on a Wikipedia XML dump: the stand-in for the paper's text8 row (~5M).
 
 text8 (and enwik8) cannot be downloaded here; gensim's 6.1 MB Wikipedia dump
-can (``seqjax.data.wiki``: raw bytes, contiguous 90/5/5 split, as enwik8).
+can (``experiments/datasets/wiki.py``: raw bytes, contiguous 90/5/5 split, as enwik8).
 Raw XML bytes are not text8's 27 cleaned characters: bits per byte here are
 comparable in kind, not in value, with the paper's text8 bpc.
 
@@ -20,7 +20,7 @@ smoothly (5.30 -> 3.27 nats/byte in 15 steps), so the RNN family uses 2e-3.
   python -m experiments.train --config experiments/configs/lm_wiki_bytes.py:tcn --workdir /tmp/lm_wiki
 """
 
-from experiments.configs.lm_benchmarks import lm_config
+from experiments.configs.common import lm_config
 
 
 def get_config(variant: str = "tcn"):

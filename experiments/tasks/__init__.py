@@ -1,9 +1,24 @@
-"""Experiments by name.
+"""Experiments by name: one protocol for every task.
 
-Each module has ``validate(config)`` and either ``build(config, workdir) ->
-(Task, extras)`` and ``report(...)`` (trained by ``seqjax.train``) or
-``run(config, workdir, log)`` (experiments that train themselves). The
-benchmark-table tasks also have ``baseline(config) -> (name, value)``.
+A task module (``config.task`` names it in ``TASKS``) has:
+
+  validate(config)               raise ValueError naming the first bad field; called
+                                 before anything is loaded or written
+  run(config, workdir, log=print) -> dict
+                                 do the experiment in ``workdir`` (resuming what is
+                                 there) and return its final figures,
+                                 ``{"<split>/<metric>": value}``; ``log`` receives
+                                 one line per message
+  baseline(config) -> (name, value)
+                                 the reference a result is printed beside (the table
+                                 command's tasks)
+
+``experiments.train`` calls ``validate`` then ``run``, nothing else. Tasks
+trained by gradient descent build a ``seqjax.train.loop.Task`` in
+``build(config, workdir)`` and run it with ``training.run`` (see
+``experiments/tasks/training.py``); tasks solved otherwise (the echo-state
+network's closed-form readout) write ``run`` themselves. Every task's model
+comes from ``bodies.build_body(config.model)``.
 """
 
 from experiments.tasks import adding, char_lm, copy_memory, esn, mnist, music

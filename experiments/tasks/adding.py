@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
-from experiments.tasks import benchmark_models
+from experiments.tasks import bodies, training
+from seqjax import losses
 from seqjax.data import synthetic
-from seqjax.sequence_model import count_params, sequence_model
+from seqjax.models import sequence_model
+from seqjax.pytree import count_params
 from seqjax.train.loop import Task
 
 
@@ -41,7 +42,8 @@ def length_at(step: int, seq_len: int, stages: list[tuple[int, int]]) -> int:
 
 
 def validate(config) -> None:
-  benchmark_models.validate_model(config.model)
+  training.validate(config)
+  bodies.validate(config.model)
   if config.data.seq_len < 2:
     raise ValueError(f"config.data.seq_len must be >= 2, got {config.data.seq_len}")
   parse_curriculum(config.data.curriculum)
@@ -50,7 +52,7 @@ def validate(config) -> None:
 
 
 def build_model(config):
-  return sequence_model(benchmark_models.build_body(config.model), 1, input_size=2,
+  return sequence_model(bodies.build_body(config.model), 1, input_size=2,
                         readout="last")
 
 
@@ -62,7 +64,7 @@ def build(config, workdir):
   def held_out(split_seed):
     inputs, targets = synthetic.adding_problem(
         np.random.default_rng([config.seed, split_seed, length]), config.data.test_size, length)
-    return benchmark_models.fixed_batches({"inputs": inputs, "targets": targets},
+    return training.fixed_batches({"inputs": inputs, "targets": targets},
                                           config.batch_size)
 
   stages = parse_curriculum(config.data.curriculum)
@@ -74,10 +76,8 @@ def build(config, workdir):
     return {"inputs": inputs, "targets": targets, "weight": np.ones(len(targets), np.float32)}
 
   def loss_fn(params, batch, carry, rng, training):
-    predictions = model.apply(params, batch["inputs"], key=rng, training=training)[..., 0]
-    weight = batch["weight"]
-    squared = jnp.sum(weight * (predictions - batch["targets"])**2)
-    count = jnp.sum(weight)
+    _, predictions = model.apply(params, batch["inputs"], key=rng, training=training)
+    squared, count = losses.squared_error(predictions[..., 0], batch["targets"], batch["weight"])
     return squared / count, (carry, {"se_sum": squared, "count": count})
 
   task = Task(
@@ -88,6 +88,11 @@ def build(config, workdir):
       tokens_per_batch=config.batch_size * length, eval_batch_size=config.batch_size,
       progress_metrics=("loss",))
   return task, None
+
+
+def run(config, workdir, log=print) -> dict:
+  """Trains and evaluates (see ``experiments.tasks``)."""
+  return training.run(config, workdir, build, report, log)
 
 
 def report(config, final, params, extras, log=print) -> None:

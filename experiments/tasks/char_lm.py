@@ -1,11 +1,12 @@
 """Language modelling (characters, bytes or words): data, model and loss from a config.
 
-``config.data.corpus`` picks the text: ``shakespeare`` (characters of the
-plays, split by play), ``wiki_bytes`` (the bytes of a Wikipedia XML dump,
-enwik8-style contiguous 90/5/5 split) or ``bbc_words`` (BBC news articles,
-PTB-style words, 10k vocabulary, split by article). ``config.model.cell``
-names any cell factory in ``seqjax.cells`` (stacked ``num_layers`` deep) or
-``tcn`` (``levels`` residual blocks of ``hidden_size`` channels).
+``config.data.corpus`` names a text corpus of ``experiments.datasets``:
+``shakespeare`` (characters of the plays, split by play), ``wiki_bytes`` (the
+bytes of a Wikipedia XML dump, enwik8-style contiguous 90/5/5 split) or
+``bbc_words`` (BBC news articles, PTB-style words, 10k vocabulary, split by
+article). ``config.model`` is resolved by ``bodies.build_body`` (any cell of
+``seqjax.cells``, stacked ``num_layers`` deep, or ``tcn``), with the model's
+dropout also on the embedding, under ``seqjax.models.language_model``.
 """
 
 from __future__ import annotations
@@ -17,98 +18,64 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import seqjax
-from seqjax import layers
-from seqjax.data import bbc_words, shakespeare, streams, wiki
-from seqjax.data.vocab import CharVocab
-from seqjax.language_model import cross_entropy, generate, language_model
-from seqjax.tcn import tcn
+from experiments import datasets
+from experiments.tasks import bodies, training
+from seqjax.data import streams
+from seqjax.losses import cross_entropy
+from seqjax.models import generate, language_model
 from seqjax.train.loop import Task
 
 VOCAB_FILE = "vocab.json"
 
 
-CORPORA = ("shakespeare", "wiki_bytes", "bbc_words")
-
-
 def validate(config) -> None:
   """Checks ``config.model`` and ``config.data``; raises ValueError naming the field."""
-  factory = getattr(seqjax.cells, config.model.cell, None)
-  if config.model.cell != "tcn" and not callable(factory):
-    raise ValueError(f"config.model.cell must be 'tcn' or name a cell factory in seqjax.cells "
-                     f"(lstm, gru, rnn, tied_lstm, leaky, ctrnn, lru, min_gru, ...), "
-                     f"got {config.model.cell!r}")
-  if config.data.get("corpus", "shakespeare") not in CORPORA:
-    raise ValueError(f"config.data.corpus must be one of {CORPORA}, "
-                     f"got {config.data.corpus!r}")
-  for field in ("levels", "kernel_size"):
-    if config.model.get(field, 1) <= 0:
-      raise ValueError(f"config.model.{field} must be > 0, got {config.model[field]}")
-  for field in ("hidden_size", "num_layers", "embed_size"):
-    if config.model[field] <= 0:
-      raise ValueError(f"config.model.{field} must be > 0, got {config.model[field]}")
+  training.validate(config)
+  bodies.validate(config.model)
+  corpus = config.data.corpus
+  if corpus not in datasets.DATASETS or datasets.module(corpus).KIND != "text":
+    raise ValueError(f"config.data.corpus must be a text corpus of experiments.datasets "
+                     f"({', '.join(datasets.names('text'))}), got {corpus!r}")
+  if config.model.embed_size <= 0:
+    raise ValueError(f"config.model.embed_size must be > 0, got {config.model.embed_size}")
   for field in ("seq_len", "eval_batch_size"):
     if config.data[field] <= 0:
       raise ValueError(f"config.data.{field} must be > 0, got {config.data[field]}")
-  if not 0 <= config.model.dropout < 1:
-    raise ValueError(f"config.model.dropout must be in [0, 1), got {config.model.dropout}")
 
 
 def build_model(config, vocab_size: int):
   """The language model that ``config.model`` describes."""
-  validate(config)
   model = config.model
-  if model.cell == "tcn":
-    # Embedding dropout on the input, then the TCN's own dropout after each convolution.
-    body = layers.stacked(tcn([model.hidden_size] * model.levels, kernel_size=model.kernel_size,
-                              dropout=model.dropout), 1, input_dropout=model.dropout)
-  else:
-    factory = getattr(seqjax.cells, model.cell)
-    body = layers.stacked(factory(model.hidden_size), model.num_layers,
-                          dropout=model.dropout, input_dropout=model.dropout)
-  return language_model(vocab_size, body, embed_size=model.embed_size,
-                        tied=model.get("tied", False))
-
-
-def _corpus(config) -> str:
-  return config.data.get("corpus", "shakespeare")
+  # Embedding dropout at the model's rate, as in the reference implementations.
+  body = bodies.build_body(model, input_dropout=model.dropout)
+  return language_model(vocab_size, body, embed_size=model.embed_size, tied=model.tied)
 
 
 def load_documents(config):
   """Documents of each split as int arrays, and the vocabulary built from train."""
-  corpus = _corpus(config)
-  cache_dir = config.data.cache_dir or None
-  if corpus == "bbc_words":
-    docs, vocab = bbc_words.load_bbc_words(cache_dir=cache_dir)
-    return docs, vocab
-  if corpus == "wiki_bytes":
-    # Bytes as Latin-1 characters: one character per byte, so CharVocab applies.
-    texts = {split: {split: data.tobytes().decode("latin-1")}
-             for split, data in wiki.load_wiki_bytes().items()}
-  else:
-    texts = shakespeare.load_split_plays(cache_dir=cache_dir)
-  vocab = CharVocab.from_text("".join(texts["train"].values()))
-  docs = {split: [vocab.encode(text) for _, text in sorted(parts.items())]
-          for split, parts in texts.items()}
-  return docs, vocab
+  return datasets.load(config.data.corpus, cache_dir=config.data.cache_dir or None)
 
 
-def build(config, workdir) -> tuple[Task, CharVocab]:
+def build(config, workdir) -> tuple[Task, object]:
   """The ``Task`` for ``seqjax.train.loop.train_and_evaluate``; saves the vocabulary."""
   docs, vocab = load_documents(config)
   (pathlib.Path(workdir) / VOCAB_FILE).write_text(vocab.to_json())
   model = build_model(config, vocab.size)
-  train = streams.StreamBatches(docs["train"], config.batch_size, config.data.seq_len)
+  # The ids are concrete here: an id outside the vocabulary fails now, naming
+  # the document, rather than as NaN inside the jitted step.
+  train = streams.StreamBatches(docs["train"], config.batch_size, config.data.seq_len,
+                                vocab_size=vocab.size)
 
   def loss_fn(params, batch, carry, rng, training):
-    logits, carry = model.apply(params, batch["inputs"], carry, reset=batch["reset"],
+    carry, logits = model.apply(params, batch["inputs"], carry, reset=batch["reset"],
                                 key=rng, training=training)
     total, count = cross_entropy(logits, batch["targets"], batch["mask"])
     loss = total / jnp.maximum(count, 1.0)
     return loss, (carry, {"bpc": loss / math.log(2), "nll_sum": total, "count": count})
 
   def eval_batches(split):
-    data = streams.StreamBatches(docs[split], config.data.eval_batch_size, config.data.seq_len)
+    data = streams.StreamBatches(docs[split], config.data.eval_batch_size, config.data.seq_len,
+                                 vocab_size=vocab.size)
     limit = config.data.max_eval_chunks or data.num_chunks
 
     def batches():
@@ -136,36 +103,25 @@ def build(config, workdir) -> tuple[Task, CharVocab]:
   return task, vocab
 
 
-def _encode_prime(config, vocab, prime: str) -> np.ndarray:
-  if _corpus(config) == "bbc_words":
-    return vocab.encode(bbc_words.tokenize(prime)[:-1] or ["<eos>"])  # no <eos> after the prime
-  if _corpus(config) == "wiki_bytes":
-    prime = prime.encode("utf-8").decode("latin-1")
-  return vocab.encode(prime)
-
-
-def _decode(config, vocab, ids) -> str:
-  if _corpus(config) == "bbc_words":
-    return " " + " ".join(vocab.decode(ids)).replace(" <eos> ", "\n")
-  text = vocab.decode(ids)
-  if _corpus(config) == "wiki_bytes":
-    text = text.encode("latin-1", errors="replace").decode("utf-8", errors="replace")
-  return text
-
-
 def sample(config, params, vocab, *, prime: str, length: int,
            temperature: float, seed: int = 0) -> str:
   """Text generated by the model after ``prime`` (``length`` tokens)."""
   model = build_model(config, vocab.size)
-  prime_ids = jnp.asarray(_encode_prime(config, vocab, prime))[None, :]
-  ids = generate(model, params, prime_ids, length,
-                  jax.random.PRNGKey(seed), temperature=temperature)
-  return prime + _decode(config, vocab, np.asarray(ids[0]))
+  corpus = datasets.module(config.data.corpus)
+  prime_ids = jnp.asarray(corpus.encode(vocab, prime))[None, :]
+  ids = generate(model, params, prime_ids, length, jax.random.PRNGKey(seed),
+                 temperature=temperature)
+  return prime + corpus.decode(vocab, np.asarray(ids[0]))
+
+
+def run(config, workdir, log=print) -> dict:
+  """Trains and evaluates, then prints a sample (see ``experiments.tasks``)."""
+  return training.run(config, workdir, build, report, log)
 
 
 def report(config, final, params, vocab, log=print) -> None:
   """Prints the final bits per token (perplexity for words) and a sample."""
-  if _corpus(config) == "bbc_words":
+  if _words(config):
     log(f"final: validation perplexity {final['validation/perplexity']:.1f}, "
         f"test {final['test/perplexity']:.1f}")
   else:
@@ -177,16 +133,17 @@ def report(config, final, params, vocab, log=print) -> None:
     log(f"sample (temperature {config.sample.temperature}):\n{text}")
 
 
-def load_vocab(workdir):
-  """The vocabulary saved by ``build`` in ``workdir`` (characters or words)."""
+def load_vocab(config, workdir):
+  """The vocabulary saved by ``build`` in ``workdir``, of the class ``config``'s corpus uses."""
   path = pathlib.Path(workdir) / VOCAB_FILE
   if not path.exists():
     raise FileNotFoundError(f"{path} not found: is {workdir} the workdir of a language-model run?")
-  text = path.read_text()
-  try:
-    return CharVocab.from_json(text)
-  except ValueError:
-    return bbc_words.WordVocab.from_json(text)
+  return datasets.module(config.data.corpus).VOCAB.from_json(path.read_text())
+
+
+def _words(config) -> bool:
+  """Whether the corpus is of words (perplexity) rather than characters or bytes (bits)."""
+  return datasets.module(config.data.corpus).UNIT == "word"
 
 
 def baseline(config) -> tuple[str, float]:
@@ -198,7 +155,7 @@ def baseline(config) -> tuple[str, float]:
   counts = np.bincount(np.concatenate(docs["train"]), minlength=vocab.size) + 1.0
   log_p = np.log(counts / counts.sum())
   nats = -float(np.mean(log_p[np.concatenate(docs["test"])]))
-  if _corpus(config) == "bbc_words":
+  if _words(config):
     return "unigram", math.exp(nats)
   return "unigram", nats / math.log(2)
 

@@ -5,22 +5,24 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.tasks import benchmark_models
+from experiments.tasks import bodies, training
 from seqjax.data import synthetic
-from seqjax.language_model import cross_entropy
-from seqjax.sequence_model import count_params, sequence_model
+from seqjax.losses import cross_entropy
+from seqjax.models import sequence_model
+from seqjax.pytree import count_params
 from seqjax.train.loop import Task
 
 
 def validate(config) -> None:
-  benchmark_models.validate_model(config.model)
+  training.validate(config)
+  bodies.validate(config.model)
   for field in ("blank_length", "copy_length", "test_size"):
     if config.data[field] <= 0:
       raise ValueError(f"config.data.{field} must be > 0, got {config.data[field]}")
 
 
 def build_model(config):
-  return sequence_model(benchmark_models.build_body(config.model), synthetic.COPY_CLASSES,
+  return sequence_model(bodies.build_body(config.model), synthetic.COPY_CLASSES,
                         num_tokens=synthetic.COPY_CLASSES, readout="all")
 
 
@@ -34,7 +36,7 @@ def build(config, workdir):
     inputs, targets = synthetic.copy_memory(
         np.random.default_rng([config.seed, split_seed, data.blank_length]), data.test_size,
         data.blank_length, data.copy_length)
-    return benchmark_models.fixed_batches({"inputs": inputs, "targets": targets},
+    return training.fixed_batches({"inputs": inputs, "targets": targets},
                                           config.batch_size)
 
   def train_batch(step):
@@ -45,11 +47,11 @@ def build(config, workdir):
             "weight": np.ones(config.batch_size, np.float32)}
 
   def loss_fn(params, batch, carry, rng, training):
-    logits = model.apply(params, batch["inputs"], key=rng, training=training)
+    _, logits = model.apply(params, batch["inputs"], key=rng, training=training)
     steps = jnp.broadcast_to(batch["weight"][:, None], batch["targets"].shape)
     total, count = cross_entropy(logits, batch["targets"], steps)
     recall = logits[:, -data.copy_length:].argmax(-1) == batch["targets"][:, -data.copy_length:]
-    correct = jnp.sum(recall * batch["weight"][:, None])
+    correct = jnp.sum(recall.astype(jnp.float32) * batch["weight"][:, None])
     return total / count, (carry, {"nll_sum": total, "count": count,
                                    "recalled": correct,
                                    "symbols": jnp.sum(batch["weight"]) * data.copy_length})
@@ -62,6 +64,11 @@ def build(config, workdir):
       tokens_per_batch=config.batch_size * length, eval_batch_size=config.batch_size,
       progress_metrics=("loss",))
   return task, None
+
+
+def run(config, workdir, log=print) -> dict:
+  """Trains and evaluates (see ``experiments.tasks``)."""
+  return training.run(config, workdir, build, report, log)
 
 
 def report(config, final, params, extras, log=print) -> None:

@@ -1,8 +1,8 @@
 """Echo-state network forecasting of a univariate series (Mackey-Glass, laser, sunspots).
 
 No gradient descent: the reservoir is run once over the series and a ridge
-readout is solved in closed form, so this task exposes ``run`` instead of
-``build``. The protocol, for a series z (normalised with the mean and standard
+readout is solved in closed form, so this task's ``run`` does it all (no
+``build``). The protocol, for a series z (normalised with the mean and standard
 deviation of its washout + train segments)::
 
   [ washout | train | validation | test ]      consecutive, in time order
@@ -43,9 +43,10 @@ import jax
 import numpy as np
 
 import seqjax
-from seqjax.cells.esn import fit_readout, readout
+from experiments import datasets
 from seqjax.data import timeseries
 from seqjax.reservoir import forecast
+from seqjax.reservoir.readout import fit_readout, readout
 
 SERIES = ("mackey_glass", "laser", "sunspots")
 RESULTS_FILE = "results.json"
@@ -106,10 +107,8 @@ def load_series(data) -> np.ndarray:
     needed = data.washout + data.train + data.validation + data.test
     series = timeseries.mackey_glass(needed, tau=data.tau, dt=data.dt,
                                      subsample=data.subsample, discard=data.discard)
-  elif data.series == "laser":
-    series = timeseries.santa_fe_laser()
   else:
-    series = timeseries.sunspots()
+    series = datasets.load(data.series)   # "laser" or "sunspots"
   return np.asarray(series, np.float64)
 
 

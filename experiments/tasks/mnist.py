@@ -5,10 +5,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.tasks import benchmark_models
-from seqjax.data import mnist
-from seqjax.language_model import cross_entropy
-from seqjax.sequence_model import count_params, sequence_model
+from experiments.datasets import mnist
+from experiments.tasks import bodies, training
+from seqjax.losses import cross_entropy
+from seqjax.models import sequence_model
+from seqjax.pytree import count_params
 from seqjax.train.loop import Task
 
 # The reference implementation's normalisation (torchvision's MNIST mean and std).
@@ -16,7 +17,8 @@ MEAN, STD = 0.1307, 0.3081
 
 
 def validate(config) -> None:
-  benchmark_models.validate_model(config.model)
+  training.validate(config)
+  bodies.validate(config.model)
   if config.data.pixel_stride <= 0:
     raise ValueError(f"config.data.pixel_stride must be > 0, got {config.data.pixel_stride}")
   if config.data.eval_size < 0:
@@ -25,7 +27,7 @@ def validate(config) -> None:
 
 
 def build_model(config):
-  return sequence_model(benchmark_models.build_body(config.model), 10, input_size=1,
+  return sequence_model(bodies.build_body(config.model), 10, input_size=1,
                         readout="last")
 
 
@@ -46,21 +48,21 @@ def build(config, workdir):
     images, labels = mnist.load_mnist(split)
     if config.data.eval_size:
       images, labels = images[:config.data.eval_size], labels[:config.data.eval_size]
-    return benchmark_models.fixed_batches(
+    return training.fixed_batches(
         {"inputs": _sequences(images, config).astype(np.float32), "labels": labels},
         config.data.eval_batch_size)
 
   def train_batch(step):
-    index = benchmark_models.epoch_batch_indices(len(train_labels), config.batch_size, step,
+    index = training.epoch_batch_indices(len(train_labels), config.batch_size, step,
                                                  config.seed)
     return {"inputs": train_x[index], "labels": train_labels[index],
             "weight": np.ones(config.batch_size, np.float32)}
 
   def loss_fn(params, batch, carry, rng, training):
-    logits = model.apply(params, batch["inputs"], key=rng, training=training)
+    _, logits = model.apply(params, batch["inputs"], key=rng, training=training)
     weight = batch["weight"]
     total, count = cross_entropy(logits[:, None], batch["labels"][:, None], weight[:, None])
-    correct = jnp.sum(weight * (logits.argmax(-1) == batch["labels"]))
+    correct = jnp.sum(weight * (logits.argmax(-1) == batch["labels"]).astype(jnp.float32))
     return total / count, (carry, {"nll_sum": total, "correct": correct, "count": count})
 
   task = Task(
@@ -71,6 +73,11 @@ def build(config, workdir):
       tokens_per_batch=config.batch_size * train_x.shape[1], eval_batch_size=config.data.eval_batch_size,
       progress_metrics=("loss",))
   return task, None
+
+
+def run(config, workdir, log=print) -> dict:
+  """Trains and evaluates (see ``experiments.tasks``)."""
+  return training.run(config, workdir, build, report, log)
 
 
 def report(config, final, params, extras, log=print) -> None:

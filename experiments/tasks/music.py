@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.tasks import benchmark_models
-from seqjax.data import music
-from seqjax.sequence_model import count_params, sequence_model
+from experiments.datasets import music
+from experiments.tasks import bodies, training
+from seqjax.losses import binary_cross_entropy
+from seqjax.models import sequence_model
+from seqjax.pytree import count_params
 from seqjax.train.loop import Task
 
 
 def validate(config) -> None:
-  benchmark_models.validate_model(config.model)
+  training.validate(config)
+  bodies.validate(config.model)
   if config.data.max_eval_pieces < 0:
     raise ValueError(f"config.data.max_eval_pieces must be >= 0, got {config.data.max_eval_pieces}")
   for field in ("bucket", "eval_batch_size"):
@@ -22,7 +24,7 @@ def validate(config) -> None:
 
 
 def build_model(config):
-  return sequence_model(benchmark_models.build_body(config.model), music.NUM_KEYS,
+  return sequence_model(bodies.build_body(config.model), music.NUM_KEYS,
                         input_size=music.NUM_KEYS, readout="all")
 
 
@@ -53,7 +55,7 @@ def build(config, workdir):
   train = splits["train"]
 
   def train_batch(step):
-    index = benchmark_models.epoch_batch_indices(len(train), config.batch_size, step,
+    index = training.epoch_batch_indices(len(train), config.batch_size, step,
                                                  config.seed)
     return _batch([train[i] for i in index], config.data.bucket, config.batch_size)
 
@@ -73,12 +75,8 @@ def build(config, workdir):
 
   def loss_fn(params, batch, carry, rng, training):
     mask = batch["mask"]
-    logits = model.apply(params, batch["inputs"], mask=mask, key=rng, training=training)
-    # Bernoulli NLL per key from logits, stable: softplus(l) - y l.
-    per_key = jax.nn.softplus(logits) - batch["targets"] * logits
-    per_step = jnp.sum(per_key, axis=-1)
-    total = jnp.sum(per_step * mask)
-    count = jnp.sum(mask)
+    _, logits = model.apply(params, batch["inputs"], mask=mask, key=rng, training=training)
+    total, count = binary_cross_entropy(logits, batch["targets"], mask)
     return total / jnp.maximum(count, 1.0), (carry, {"nll_sum": total, "count": count})
 
   task = Task(
@@ -88,6 +86,11 @@ def build(config, workdir):
       tokens_per_batch=config.batch_size * 64, eval_batch_size=config.data.eval_batch_size,
       progress_metrics=("loss",))
   return task, splits
+
+
+def run(config, workdir, log=print) -> dict:
+  """Trains and evaluates (see ``experiments.tasks``)."""
+  return training.run(config, workdir, build, report, log)
 
 
 def report(config, final, params, splits, log=print) -> None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import numbers
 import operator
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -53,6 +53,9 @@ class StreamBatches:
       last, partial chunk is padded with id 0, ``mask`` False and ``reset``
       False, so that every next-token pair of the rows is scored (for
       evaluation).
+    vocab_size: optional V: every id must then lie in ``[0, V)``, checked
+      here, where the ids are concrete (inside a jitted model they no longer
+      are; see ``seqjax.models``).
 
   Attributes:
     num_chunks: chunks per epoch.
@@ -64,18 +67,25 @@ class StreamBatches:
 
   Raises:
     ValueError: for a non-positive ``batch_size``/``seq_len``, no documents,
-      or data too short for one chunk (the message gives the lengths).
+      data too short for one chunk (the message gives the lengths), or an id
+      outside ``[0, vocab_size)`` (the message names the document, the
+      position and the value).
     TypeError: for documents that are not 1-D integer arrays.
   """
 
   def __init__(self, documents: Sequence[np.ndarray], batch_size: int,
-               seq_len: int, *, drop_remainder: bool = True):
+               seq_len: int, *, drop_remainder: bool = True,
+               vocab_size: Optional[int] = None):
     for name, value in (("batch_size", batch_size), ("seq_len", seq_len)):
       if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive integer, got {value!r} of "
                         f"type {type(value).__name__}")
       if value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value}")
+    if vocab_size is not None and (isinstance(vocab_size, bool) or
+                                   not isinstance(vocab_size, numbers.Integral) or
+                                   vocab_size <= 0):
+      raise ValueError(f"vocab_size must be a positive integer or None, got {vocab_size!r}")
     if isinstance(documents, (np.ndarray, str, bytes)) or not isinstance(
         documents, Iterable):
       raise TypeError(f"documents must be a sequence of 1-D id arrays (e.g. a "
@@ -90,6 +100,11 @@ class StreamBatches:
       if doc.size and not np.issubdtype(doc.dtype, np.integer):
         raise TypeError(f"documents[{i}] must hold integer token ids, got dtype "
                         f"{doc.dtype}")
+      if doc.size and vocab_size is not None:
+        bad = np.flatnonzero((doc < 0) | (doc >= vocab_size))
+        if bad.size:
+          raise ValueError(f"documents[{i}] must be token ids in [0, {vocab_size}), got "
+                           f"{doc[bad[0]]} at position {bad[0]}")
       if doc.size:
         arrays.append(doc.astype(np.int32))
     self.batch_size = int(batch_size)

@@ -1,14 +1,9 @@
 """Benchmark time series for reservoir computing and sequence prediction.
 
 Two generated series (Mackey-Glass, NARMA-10), computed in JAX so they are
-reproducible bit for bit on any backend, and two real ones that ship inside
-packages (no download at run time):
-
-* ``santa_fe_laser``: the Santa Fe competition laser series (data set A,
-  10,093 points), the file ``reservoirpy/datasets/santafe_laser.npy`` of
-  ``reservoirpy==0.4.2`` (read, never imported).
-* ``sunspots``: yearly mean sunspot numbers 1700-2008 (309 points) from
-  ``statsmodels``.
+reproducible bit for bit on any backend. (Real series that ship inside
+packages, the Santa Fe laser and the yearly sunspots, are read by the
+experiments' loaders, ``experiments/datasets/``.)
 
 ``windows`` cuts a series into consecutive train / validation / test segments
 and ``prediction_pairs`` turns a segment into (inputs, targets) for
@@ -20,17 +15,13 @@ References:
   Atiya & Parlos 2000, "New results on recurrent network training: unifying
   the algorithms and accelerating convergence", IEEE Trans. Neural Networks
   11(3) (NARMA-10).
-  Weigend & Gershenfeld 1993, "Time Series Prediction: Forecasting the Future
-  and Understanding the Past" (Santa Fe data set A).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import numbers
-import os
 from typing import Any
 
 import jax
@@ -39,10 +30,6 @@ import numpy as np
 
 from seqjax import checks
 from seqjax.types import Array
-
-LASER_LENGTH = 10093
-LASER_INSTALL = "pip install --no-deps reservoirpy==0.4.2"
-SUNSPOTS_INSTALL = "pip install statsmodels"
 
 
 def _positive_real(name: str, value: Any) -> float:
@@ -239,76 +226,6 @@ def narma10_task(length: int, *, key: Array | None = None,
     key = jax.random.key(checks.non_negative_int("seed", seed))
   inputs = jax.random.uniform(key, (length,), jnp.float32, 0.0, 0.5)
   return np.asarray(inputs), np.asarray(narma10(inputs))
-
-
-def _package_dir(name: str, install: str) -> str:
-  spec = importlib.util.find_spec(name)
-  if spec is None or not spec.submodule_search_locations:
-    raise ModuleNotFoundError(f"the {name} package is needed for this data set; "
-                              f"install it with `{install}`")
-  return spec.submodule_search_locations[0]
-
-
-def santa_fe_laser(path: str | os.PathLike | None = None) -> np.ndarray:
-  """The Santa Fe laser series (competition data set A plus continuation).
-
-  Intensity of a far-infrared NH3 laser in a chaotic regime, 10,093 integer
-  samples in [0, 255]. Read from ``reservoirpy/datasets/santafe_laser.npy``
-  of the installed ``reservoirpy`` (located with ``importlib.util.find_spec``;
-  the package is not imported), or from ``path`` (any ``.npy`` holding the
-  series as (T,) or (T, 1)).
-
-  Args:
-    path: optional path to the ``.npy`` file.
-
-  Returns:
-    The series, numpy float32 of shape (10093,) for the packaged file.
-
-  Raises:
-    ModuleNotFoundError: when ``path`` is None and reservoirpy is not
-      installed (the message names ``pip install --no-deps reservoirpy==0.4.2``).
-    FileNotFoundError: when the file is missing.
-  """
-  if path is None:
-    path = os.path.join(_package_dir("reservoirpy", LASER_INSTALL),
-                        "datasets", "santafe_laser.npy")
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"no Santa Fe laser file at {path}; reinstall with "
-                            f"`{LASER_INSTALL}` or pass path=")
-  series = np.load(path)
-  if series.ndim == 2 and series.shape[1] == 1:
-    series = series[:, 0]
-  if series.ndim != 1:
-    raise ValueError(f"the laser file {path} must hold a (T,) or (T, 1) array, "
-                     f"got shape {series.shape}")
-  return series.astype(np.float32)
-
-
-def sunspots(*, with_years: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-  """Yearly mean sunspot numbers, 1700-2008 (309 values), from statsmodels.
-
-  ``statsmodels.api.datasets.sunspots.load_pandas().data["SUNACTIVITY"]``
-  (the data ships with statsmodels; nothing is downloaded).
-
-  Args:
-    with_years: also return the years.
-
-  Returns:
-    float32 (309,) sunspot numbers, or ``(values, years)`` with int years
-    (309,) when ``with_years``.
-
-  Raises:
-    ModuleNotFoundError: naming ``pip install statsmodels`` when it is missing.
-  """
-  if importlib.util.find_spec("statsmodels") is None:
-    raise ModuleNotFoundError(f"the statsmodels package is needed for the sunspots "
-                              f"data; install it with `{SUNSPOTS_INSTALL}`")
-  from statsmodels.datasets import sunspots as sunspots_data  # pylint: disable=g-import-not-at-top
-  frame = sunspots_data.load_pandas().data
-  values = frame["SUNACTIVITY"].to_numpy(np.float32)
-  if with_years:
-    return values, frame["YEAR"].to_numpy().astype(np.int64)
-  return values
 
 
 def windows(series: Array, *, train: int, validation: int = 0, test: int,

@@ -1,4 +1,4 @@
-"""Character vocabulary: text <-> int32 ids, with an unknown symbol.
+"""Vocabularies: characters or words <-> int32 ids, with an unknown entry.
 
 Built from the training text only, so validation and test characters never
 seen in training map to one unknown id instead of silently growing the
@@ -11,17 +11,21 @@ ids the model was trained on::
   (workdir / "vocab.json").write_text(vocab.to_json())
   vocab = CharVocab.from_json((workdir / "vocab.json").read_text())
   text = vocab.decode(ids)
+
+``WordVocab`` does the same for words (a tokenized text), keeping the most
+frequent training words.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-_VERSION = 1  # of the JSON format of CharVocab and bbc_words.WordVocab
+_VERSION = 1  # of the JSON format of CharVocab and WordVocab
 
 
 def check_unk_id(unk_id: Any, entries: tuple, name: str) -> int:
@@ -202,3 +206,126 @@ class CharVocab:
       ValueError: if ``s`` is not a vocabulary written by ``to_json``.
     """
     return cls(*vocab_from_json(s, "CharVocab", "chars"))
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class WordVocab:
+  """A fixed mapping between words and ids ``0 .. size - 1``.
+
+  Attributes:
+    words: the word of each id; ``words[unk_id]`` is the unknown token.
+    unk_id: the id every word outside the vocabulary encodes to.
+  """
+
+  words: tuple[str, ...]
+  unk_id: int
+  _index: dict = dataclasses.field(init=False, compare=False)
+
+  def __post_init__(self):
+    words = self.words
+    if isinstance(words, str) or not isinstance(words, (tuple, list)):
+      raise TypeError(f"words must be a tuple of str, got {type(words).__name__}")
+    words = tuple(words)
+    for w in words:
+      if not isinstance(w, str) or not w:
+        raise ValueError(f"words must hold non-empty strings, got {w!r}")
+    if len(set(words)) != len(words):
+      duplicates = sorted(w for w, n in collections.Counter(words).items() if n > 1)
+      raise ValueError(f"words must be distinct, got duplicates {duplicates[:5]}")
+    object.__setattr__(self, "unk_id", check_unk_id(self.unk_id, words, "words"))
+    object.__setattr__(self, "words", words)
+    object.__setattr__(self, "_index", {w: i for i, w in enumerate(words)})
+
+  @classmethod
+  def from_counts(cls, counts: Mapping[str, int], size: int, *,
+                  unk: str = "<unk>") -> "WordVocab":
+    """The ``size - 1`` most frequent words of ``counts``, then ``unk``.
+
+    Args:
+      counts: word -> number of occurrences in the training text (e.g. a
+        ``collections.Counter``); words with a count of 0 are ignored.
+      size: the number of ids, ``unk`` included.
+      unk: the unknown token. If it is also in ``counts`` it is still a
+        single id.
+
+    Returns:
+      A vocabulary with ids in order of decreasing count (ties
+      alphabetically) and ``unk_id == size - 1``.
+
+    Raises:
+      ValueError: if ``counts`` has fewer than ``size - 1`` words besides
+        ``unk`` (the message gives how many it has).
+    """
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+      raise ValueError(f"size must be a positive int, got {size!r}")
+    if not isinstance(unk, str) or not unk:
+      raise ValueError(f"unk must be a non-empty str, got {unk!r}")
+    known = [(w, n) for w, n in counts.items() if n > 0 and w != unk]
+    if len(known) < size - 1:
+      raise ValueError(f"cannot build a vocabulary of size {size}: the counts "
+                       f"hold only {len(known)} distinct words besides {unk!r} "
+                       f"(size must be at most {len(known) + 1})")
+    known.sort(key=lambda item: (-item[1], item[0]))
+    return cls(tuple(w for w, _ in known[:size - 1]) + (unk,), size - 1)
+
+  @property
+  def size(self) -> int:
+    """Number of ids, the unknown token included (the model's output size)."""
+    return len(self.words)
+
+  def __len__(self) -> int:
+    return len(self.words)
+
+  def __contains__(self, word: object) -> bool:
+    return word in self._index
+
+  def __repr__(self) -> str:
+    return f"WordVocab(size={self.size}, unk={self.unk!r})"
+
+  @property
+  def unk(self) -> str:
+    """The unknown token, ``words[unk_id]``."""
+    return self.words[self.unk_id]
+
+  def encode(self, tokens: Sequence[str]) -> np.ndarray:
+    """Words -> ids.
+
+    Args:
+      tokens: a sequence of words (e.g. from a tokenizer), not a string.
+
+    Returns:
+      int32 array (T,) with ``T == len(tokens)``; words outside the
+      vocabulary map to ``unk_id``.
+    """
+    if isinstance(tokens, (str, bytes)):
+      raise TypeError("tokens must be a sequence of words, got a string; "
+                      "split it into words first, e.g. with a tokenizer")
+    index, unk_id = self._index, self.unk_id
+    return np.fromiter((index.get(w, unk_id) for w in tokens), dtype=np.int32,
+                       count=len(tokens))
+
+  def decode(self, ids: Any) -> list[str]:
+    """Ids -> words.
+
+    Args:
+      ids: integer ids (T,) (a list, numpy or JAX array) or one id.
+
+    Returns:
+      The ``T`` words; ``unk_id`` decodes to ``unk``.
+    """
+    ids = check_ids(ids, self.size)
+    words = self.words
+    return [words[i] for i in ids.tolist()]
+
+  def to_json(self) -> str:
+    """This vocabulary as a JSON string (keeps every id, for ``from_json``)."""
+    return vocab_to_json("WordVocab", "words", self.words, self.unk_id)
+
+  @classmethod
+  def from_json(cls, s: str) -> "WordVocab":
+    """The vocabulary saved by ``to_json``.
+
+    Raises:
+      ValueError: if ``s`` is not a vocabulary written by ``to_json``.
+    """
+    return cls(*vocab_from_json(s, "WordVocab", "words"))

@@ -205,3 +205,15 @@ def test_tbptt_over_chunks_equals_one_full_unroll():
     carry, ys = run(carry, batch["inputs"], batch["reset"])
     again.append(ys)
   np.testing.assert_allclose(jnp.concatenate(again, axis=1), chunked, atol=1e-6, rtol=0)
+
+
+def test_vocab_size_checks_every_id_where_they_are_concrete():
+  docs = [np.array([0, 1, 2, 3]), np.array([4, 5, 6, 7, 8])]
+  StreamBatches(docs, 2, 2, vocab_size=9)
+  with pytest.raises(ValueError, match=r"documents\[1\] must be token ids in \[0, 8\), got 8 "
+                                       r"at position 4"):
+    StreamBatches(docs, 2, 2, vocab_size=8)
+  with pytest.raises(ValueError, match=r"documents\[0\] must be token ids in \[0, 9\), got -1"):
+    StreamBatches([np.array([1, -1, 2, 3, 4, 5])], 2, 2, vocab_size=9)
+  with pytest.raises(ValueError, match="vocab_size must be a positive integer"):
+    StreamBatches(docs, 2, 2, vocab_size=0)

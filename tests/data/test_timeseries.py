@@ -1,8 +1,6 @@
-"""Benchmark series: generated ones against numpy loops, packaged ones by size and range."""
+"""Generated benchmark series against numpy loops; windows and prediction pairs."""
 
 from __future__ import annotations
-
-import importlib.util
 
 import jax
 import numpy as np
@@ -100,40 +98,6 @@ def test_narma10_matches_numpy_loop():
     timeseries.narma10_task(10)
   with pytest.raises(TypeError, match="float"):
     timeseries.narma10(np.arange(12))
-
-
-def test_santa_fe_laser(tmp_path):
-  series = timeseries.santa_fe_laser()
-  assert series.shape == (10093,) and series.dtype == np.float32
-  assert series.min() == 0 and series.max() == 255
-  assert 40 < series.mean() < 70
-  # A user's own copy of the file, stored (T, 1) like the original.
-  path = tmp_path / "laser.npy"
-  np.save(path, series[:100, None].astype(np.int64))
-  np.testing.assert_array_equal(timeseries.santa_fe_laser(path), series[:100])
-  with pytest.raises(FileNotFoundError, match="reservoirpy"):
-    timeseries.santa_fe_laser(tmp_path / "missing.npy")
-
-
-def test_santa_fe_laser_missing_package(monkeypatch):
-  real_find_spec = importlib.util.find_spec
-  monkeypatch.setattr(importlib.util, "find_spec",
-                      lambda name, *a: None if name == "reservoirpy" else real_find_spec(name, *a))
-  with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps reservoirpy==0\.4\.2"):
-    timeseries.santa_fe_laser()
-
-
-def test_sunspots(monkeypatch):
-  values, years = timeseries.sunspots(with_years=True)
-  assert values.shape == years.shape == (309,)
-  assert years[0] == 1700 and years[-1] == 2008 and np.all(np.diff(years) == 1)
-  assert values.min() == 0 and 150 < values.max() < 200
-  np.testing.assert_array_equal(timeseries.sunspots(), values)
-  real_find_spec = importlib.util.find_spec
-  monkeypatch.setattr(importlib.util, "find_spec",
-                      lambda name, *a: None if name == "statsmodels" else real_find_spec(name, *a))
-  with pytest.raises(ModuleNotFoundError, match="pip install statsmodels"):
-    timeseries.sunspots()
 
 
 def test_windows_and_prediction_pairs():

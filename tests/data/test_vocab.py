@@ -1,12 +1,15 @@
-"""Tests for seqjax.data.vocab.CharVocab."""
+"""Tests for seqjax.data.vocab: CharVocab and WordVocab."""
 
 from __future__ import annotations
+
+import collections
+import json
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqjax.data.vocab import CharVocab
+from seqjax.data.vocab import CharVocab, WordVocab
 
 
 def test_from_text_sorted_chars_then_unk():
@@ -91,3 +94,69 @@ def test_bad_arguments():
     CharVocab.from_json("not json")
   with pytest.raises(ValueError, match="format"):
     CharVocab.from_json('{"chars": ["a"], "unk_id": 0}')
+
+
+def test_vocab_from_counts_orders_by_count_then_word():
+  counts = collections.Counter({"the": 5, "a": 3, "cat": 3, "sat": 1, "<eos>": 4,
+                                "gone": 0})
+  vocab = WordVocab.from_counts(counts, 5)
+  assert vocab.words == ("the", "<eos>", "a", "cat", "<unk>")
+  assert vocab.size == len(vocab) == 5
+  assert vocab.unk_id == 4 and vocab.unk == "<unk>"
+  assert "cat" in vocab and "sat" not in vocab
+  assert repr(vocab) == "WordVocab(size=5, unk='<unk>')"
+  # All words fit; "gone" (count 0) is not a word of the text.
+  assert WordVocab.from_counts(counts, 6).words[-2:] == ("sat", "<unk>")
+  with pytest.raises(ValueError, match="only 5 distinct words"):
+    WordVocab.from_counts(counts, 7)
+  # An unk that occurs in the counts is still one id.
+  assert WordVocab.from_counts({"<unk>": 9, "x": 1}, 2).words == ("x", "<unk>")
+
+
+def test_vocab_encode_decode_round_trip():
+  vocab = WordVocab.from_counts(collections.Counter(
+      ["the", "cat", "sat", "on", "the", "mat", "<eos>"]), 5)
+  tokens = ["the", "cat", "sat", "on", "the", "dog", "<eos>"]
+  ids = vocab.encode(tokens)
+  assert ids.dtype == np.int32 and ids.shape == (len(tokens),)
+  decoded = vocab.decode(ids)
+  assert decoded == [w if w in vocab else "<unk>" for w in tokens]
+  assert "<unk>" in decoded  # "dog", and the words beyond the 4 kept
+  known = [w for w in tokens if w in vocab]
+  assert vocab.decode(vocab.encode(known)) == known
+  assert vocab.decode(list(vocab.encode(known))) == known
+  assert vocab.decode(np.int64(vocab.unk_id)) == ["<unk>"]
+  assert vocab.encode([]).shape == (0,) and vocab.decode([]) == []
+  with pytest.raises(TypeError, match="tokenize"):
+    vocab.encode("the cat")
+  with pytest.raises(ValueError, match=r"\[0, 5\)"):
+    vocab.decode([5])
+  with pytest.raises(ValueError, match="one sequence"):
+    vocab.decode(np.zeros((2, 2), np.int32))
+  with pytest.raises(TypeError, match="integers"):
+    vocab.decode([0.5])
+
+
+def test_vocab_json_round_trip():
+  vocab = WordVocab(("the", "o'neill", "£", "N", "<eos>", "<unk>"), 5)
+  restored = WordVocab.from_json(vocab.to_json())
+  assert restored == vocab and restored.words == vocab.words
+  assert restored.unk_id == 5
+  assert json.loads(vocab.to_json())["format"] == "seqjax.WordVocab"
+  for bad in ("not json", json.dumps({"words": ["a"]}),
+              json.dumps({"format": "seqjax.CharVocab", "version": 1})):
+    with pytest.raises(ValueError, match="WordVocab.to_json"):
+      WordVocab.from_json(bad)
+  with pytest.raises(ValueError, match="version"):
+    WordVocab.from_json(json.dumps({"format": "seqjax.WordVocab", "version": 2}))
+
+
+def test_vocab_rejects_bad_words():
+  with pytest.raises(ValueError, match="distinct"):
+    WordVocab(("a", "a", "<unk>"), 2)
+  with pytest.raises(ValueError, match="unk_id"):
+    WordVocab(("a", "<unk>"), 2)
+  with pytest.raises(ValueError, match="non-empty"):
+    WordVocab(("a", ""), 0)
+  with pytest.raises(TypeError, match="tuple"):
+    WordVocab("ab", 0)

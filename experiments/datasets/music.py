@@ -50,7 +50,7 @@ marginal baseline (``marginal_nll``, fitted on train) scores 11.21 nats per
 step on validation and 11.34 on test.
 
 Parsing takes 20-40 s for the whole corpus, so ``load_chorale_rolls``
-caches every roll in one ``.npz`` under ``default_cache_dir()``, keyed by a
+caches every roll in one ``.npz`` under ``packaged.default_cache_dir()``, keyed by a
 hash of the music21 version, the parser version and every source file's name
 and bytes; later calls read the cache (well under a second) without
 importing music21.
@@ -63,11 +63,7 @@ References:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
-import importlib.util
-import io
-import json
 import math
 import os
 import pathlib
@@ -79,9 +75,12 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from seqjax.data.cache import default_cache_dir, write_atomically
+from experiments.datasets import packaged
 
-PathLike = Union[str, os.PathLike]
+PathLike = packaged.PathLike
+
+#: What ``experiments.datasets`` knows this data set as.
+KIND = "piano_rolls"
 
 #: Keys of the piano roll: MIDI pitch ``LOWEST_PITCH + k`` for ``k < NUM_KEYS``.
 NUM_KEYS = 88
@@ -94,10 +93,9 @@ VOICES: tuple[str, ...] = ("soprano", "alto", "tenor", "bass")
 #: proportions ``split_pieces`` copies.
 JSB_SPLIT_SIZES: dict[str, int] = {"train": 229, "validation": 76, "test": 77}
 
-#: Exact text of the error raised when music21 is not installed.
-MISSING_CORPUS_MESSAGE = (
-    "the Bach chorales ship in the `music21` package; install it with "
-    "`pip install music21==10.5.1`")
+#: Where the chorales ship.
+SOURCE = packaged.Source("music21", "corpus/bach", what="the Bach chorale corpus",
+                         install="pip install music21==10.5.1")
 
 # Bumped whenever piano_roll or the choice of kept pieces changes, so that
 # stale caches are never read.
@@ -108,10 +106,6 @@ _EXTENSIONS = (".mxl", ".musicxml", ".xml", ".krn")
 _CHORALE_NAME = re.compile(r"bwv\S+", re.IGNORECASE)
 
 
-class CorpusNotFoundError(ModuleNotFoundError):
-  """``music21``, which ships the chorales, is not installed."""
-
-
 def corpus_dir() -> pathlib.Path:
   """The ``corpus/bach`` folder of the installed ``music21``, found without importing it.
 
@@ -119,18 +113,10 @@ def corpus_dir() -> pathlib.Path:
     The folder holding ``bwv*.mxl`` (and a few ``.xml`` / ``.krn``) files.
 
   Raises:
-    CorpusNotFoundError: (a ``ModuleNotFoundError``) if music21 is not
+    DataNotFoundError: (a ``ModuleNotFoundError``) if music21 is not
       installed, with the install command in the message.
   """
-  spec = importlib.util.find_spec("music21")
-  if spec is None or not spec.submodule_search_locations:
-    raise CorpusNotFoundError(MISSING_CORPUS_MESSAGE, name="music21")
-  bach = pathlib.Path(list(spec.submodule_search_locations)[0]) / "corpus" / "bach"
-  if not bach.is_dir():
-    raise CorpusNotFoundError(
-        f"{MISSING_CORPUS_MESSAGE} (found music21 at {bach.parent.parent}, but "
-        f"it has no corpus/bach/ folder)", name="music21")
-  return bach
+  return packaged.locate(SOURCE)
 
 
 def _voice_of(part: Any) -> Optional[str]:
@@ -236,16 +222,15 @@ def _parse_files_to(output: str, paths: Sequence[str]) -> None:
            rolls=(np.concatenate(rolls) if rolls else np.zeros((0, NUM_KEYS), np.uint8)))
 
 
-# A worker runs this file as a stand-alone module (numpy and the standard
-# library are all it imports): it neither imports JAX nor needs seqjax on the
-# worker's sys.path.
+# A worker imports this module from the checkout (whose folder is its first
+# argument) and nothing heavier than numpy and music21: no JAX.
 _WORKER_SCRIPT = """\
-import importlib.util, sys
-spec = importlib.util.spec_from_file_location("_seqjax_music_worker", sys.argv[1])
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-module._parse_files_to(sys.argv[2], sys.argv[3:])
+import sys
+sys.path.insert(0, sys.argv[1])
+from experiments.datasets import music
+music._parse_files_to(sys.argv[2], sys.argv[3:])
 """
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _parse_in_workers(paths: Sequence[str], processes: int) -> list[Optional[np.ndarray]]:
@@ -263,7 +248,7 @@ def _parse_in_workers(paths: Sequence[str], processes: int) -> list[Optional[np.
     for i, chunk in enumerate(chunks):
       output = os.path.join(tmp, f"rolls_{i}.npz")
       log = open(os.path.join(tmp, f"log_{i}.txt"), "wb")  # pylint: disable=consider-using-with
-      command = [sys.executable, "-c", _WORKER_SCRIPT, os.path.abspath(__file__), output]
+      command = [sys.executable, "-c", _WORKER_SCRIPT, str(_ROOT), output]
       process = subprocess.Popen(command + chunk, stdin=subprocess.DEVNULL, stdout=log,
                                  stderr=subprocess.STDOUT)
       workers.append((process, log, output))
@@ -333,20 +318,17 @@ def _music21_version() -> str:
   try:
     return importlib.metadata.version("music21")
   except importlib.metadata.PackageNotFoundError:
-    raise CorpusNotFoundError(MISSING_CORPUS_MESSAGE, name="music21") from None
+    raise packaged.DataNotFoundError(SOURCE.message, name="music21") from None
 
 
 def _read_cache(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
-  if not path.is_file():
+  data = packaged.read_npz(path, ("names", "lengths", "rolls"))
+  if data is None:
+    return None  # missing or unreadable: rebuilt, then overwritten
+  names, lengths, frames = data["names"], data["lengths"], data["rolls"]
+  if (frames.ndim != 2 or frames.shape[1] != NUM_KEYS or
+      lengths.sum() != frames.shape[0] or len(names) != len(lengths)):
     return None
-  try:
-    with np.load(path, allow_pickle=False) as data:
-      names, lengths, frames = data["names"], data["lengths"], data["rolls"]
-    if (frames.ndim != 2 or frames.shape[1] != NUM_KEYS or
-        lengths.sum() != frames.shape[0] or len(names) != len(lengths)):
-      return None
-  except (OSError, ValueError, KeyError):
-    return None  # an unreadable cache is rebuilt, then overwritten
   ends = np.cumsum(lengths)
   return {str(name): frames[end - length:end].astype(np.float32)
           for name, length, end in zip(names, lengths, ends)}
@@ -358,7 +340,7 @@ def load_chorale_rolls(*, cache_dir: Optional[PathLike] = None,
   """Every usable chorale's piano roll, parsed once and cached.
 
   Args:
-    cache_dir: where to cache the rolls; defaults to ``default_cache_dir()``.
+    cache_dir: where to cache the rolls; defaults to ``packaged.default_cache_dir()``.
       The file is ``bach_chorales_<hash>.npz``, the hash covering the music21
       version, the parser version and every source file's name and bytes.
     directory: folder of ``bwv*`` chorale files; defaults to ``corpus_dir()``
@@ -376,16 +358,10 @@ def load_chorale_rolls(*, cache_dir: Optional[PathLike] = None,
   if processes < 1:
     raise ValueError(f"processes must be >= 1, got {processes}")
   files = chorale_files(directory)
-  digest = hashlib.sha256()
-  digest.update(json.dumps({"parser": _PARSER_VERSION,
-                            "music21": _music21_version()}).encode())
-  for name, path in files.items():
-    source = path.read_bytes()
-    digest.update(f"\0{path.name}\0{len(source)}\0".encode())
-    digest.update(source)
-  cache_root = (pathlib.Path(cache_dir).expanduser() if cache_dir is not None
-                else default_cache_dir())
-  cache_file = cache_root / f"bach_chorales_{digest.hexdigest()[:20]}.npz"
+  digest = packaged.source_digest(
+      {"parser": _PARSER_VERSION, "music21": _music21_version()},
+      {path.name: path.read_bytes() for path in files.values()})
+  cache_file = packaged.cache_path(cache_dir, "bach_chorales", digest, ".npz")
   cached = _read_cache(cache_file)
   if cached is not None:
     return drop_duplicates(cached)
@@ -397,14 +373,12 @@ def load_chorale_rolls(*, cache_dir: Optional[PathLike] = None,
     parsed = _parse_in_workers(paths, min(processes, len(paths)))
   rolls = {name: roll for name, roll in zip(files, parsed) if roll is not None}
   names = list(rolls)
-  buffer = io.BytesIO()
-  np.savez_compressed(buffer, **{
+  packaged.write_npz(cache_file, {
       "names": np.array(names, dtype=str),
       "lengths": np.array([len(rolls[name]) for name in names], np.int64),
       "rolls": (np.concatenate([rolls[name] for name in names]) if names
                 else np.zeros((0, NUM_KEYS), np.uint8)),
-  })
-  write_atomically(cache_file, buffer.getvalue())
+  }, compressed=True)
   return drop_duplicates({name: roll.astype(np.float32) for name, roll in rolls.items()})
 
 
@@ -484,7 +458,7 @@ def load_chorales(*, cache_dir: Optional[PathLike] = None,
   """Train / validation / test piano rolls of the Bach chorales.
 
   Args:
-    cache_dir: cache folder; defaults to ``default_cache_dir()``
+    cache_dir: cache folder; defaults to ``packaged.default_cache_dir()``
       (``$SEQJAX_CACHE`` or ``~/.cache/seqjax``).
     directory: folder of chorale files; defaults to music21's corpus.
     processes: worker processes for the first, uncached parse (see
@@ -581,3 +555,8 @@ def pad_batch(rolls: Sequence[np.ndarray], length: Optional[int] = None
     x[i, :len(roll)] = roll
     mask[i, :len(roll)] = True
   return x, mask
+
+
+def load(*, cache_dir: Optional[PathLike] = None) -> dict[str, list[np.ndarray]]:
+  """``load_chorales`` with the defaults: train / validation / test piano rolls."""
+  return load_chorales(cache_dir=cache_dir)

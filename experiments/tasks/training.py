@@ -1,0 +1,74 @@
+"""What the tasks trained by gradient descent share: the loop's config checks, ``run``, batching.
+
+A trained task writes ``build(config, workdir) -> (seqjax.train.loop.Task,
+extras)`` and ``report(config, final, params, extras, log)``, and its ``run``
+is ``training.run(config, workdir, build, report, log)``; its ``validate``
+starts with ``training.validate(config)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from seqjax.train import loop, optim
+
+
+def validate(config) -> None:
+  """Checks the fields ``seqjax.train.loop.train_and_evaluate`` reads; ValueError names one."""
+  for field in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+    value = config[field]
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+      raise ValueError(f"config.{field} must be a positive integer, got {value!r}")
+  if config.eval_every < 0:
+    raise ValueError(f"config.eval_every must be >= 0 (0: only at the end), got {config.eval_every}")
+  if config.time_limit_minutes < 0:
+    raise ValueError(f"config.time_limit_minutes must be >= 0, got {config.time_limit_minutes}")
+  loop.parse_stop_when(config.get("stop_when", ""))
+  if config.get("select_best", ""):
+    loop.parse_select_best(config.select_best)
+  # Builds (and so validates) the optimiser before any data is loaded.
+  optim.make_optimizer(config.optimizer, config.num_steps)
+
+
+def run(config, workdir, build: Callable[..., tuple[loop.Task, Any]],
+        report: Callable[..., None], log: Callable[[str], Any] = print) -> dict[str, float]:
+  """Builds the task, trains it (resuming from ``workdir``) and reports the final figures.
+
+  Returns:
+    The final evaluation, ``{"<split>/<metric>": value}``; empty when a
+    signal stopped the run (then nothing is reported).
+  """
+  task, extras = build(config, workdir)
+  final, params = loop.train_and_evaluate(config, workdir, task, log=log)
+  if final:
+    report(config, final, params, extras, log=log)
+  return final
+
+
+def epoch_batch_indices(num_examples: int, batch_size: int, step: int, seed: int) -> np.ndarray:
+  """Indices of training batch ``step``: a fresh seeded shuffle every epoch."""
+  per_epoch = num_examples // batch_size
+  epoch, index = divmod(step, per_epoch)
+  order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+  return order[index * batch_size:(index + 1) * batch_size]
+
+
+def fixed_batches(arrays: dict, batch_size: int):
+  """``() -> iterator`` over ``arrays`` in order, the last batch padded with ``weight`` 0."""
+  size = len(next(iter(arrays.values())))
+
+  def batches():
+    for start in range(0, size, batch_size):
+      batch = {k: v[start:start + batch_size] for k, v in arrays.items()}
+      rows = len(next(iter(batch.values())))
+      weight = np.ones(batch_size, np.float32)
+      if rows < batch_size:
+        weight[rows:] = 0
+        batch = {k: np.concatenate([v, np.repeat(v[-1:], batch_size - rows, 0)])
+                 for k, v in batch.items()}
+      batch["weight"] = weight
+      yield batch
+
+  return batches
