@@ -1,6 +1,7 @@
-"""Training: train state, jitted steps, sharding, checkpoints, metrics, the loop."""
+"""Training: train state, jitted steps, sharding, checkpoints, metrics, the workdir lock, the loop."""
 
 from seqjax.train.checkpoint import CheckpointError, Checkpointer
+from seqjax.train.lock import WorkdirLockedError, hold_workdir
 from seqjax.train.loop import NonFiniteError, Task, evaluate, restore_params, train_and_evaluate
 from seqjax.train.metrics import MetricWriter, Progress, read_metrics
 from seqjax.train.optim import default_optimizer_config, make_optimizer

@@ -232,6 +232,13 @@ class Checkpointer:
         create=True)
     self._manager = ocp.CheckpointManager(self._directory, options=options,
                                           handler_registry=registry)
+    # Orbax deletes leftover temporary directories in a background thread and
+    # waits for it only inside save(); waiting here keeps the promise that an
+    # open Checkpointer's directory holds no leftovers (orbax 0.12 has no
+    # public call for it, hence the guarded private one).
+    wait_for_cleanup = getattr(self._manager, "_maybe_await_cleanup_tmp_directory", None)
+    if wait_for_cleanup is not None:
+      wait_for_cleanup()
     # Steps found unreadable by restore(); save() may overwrite them.
     self._unreadable: set[int] = set()
 

@@ -20,8 +20,9 @@ import jax
 import numpy as np
 from absl import logging
 
-from seqjax.sequence_model import count_params
+from seqjax.pytree import count_params
 from seqjax.train import checkpoint as checkpoint_lib
+from seqjax.train import lock as lock_lib
 from seqjax.train import metrics as metrics_lib
 from seqjax.train import optim, preemption, sharding
 from seqjax.train import state as state_lib
@@ -106,13 +107,24 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
     ``(metrics, params)``: the final evaluation, ``{"<split>/<name>": value}``
     (empty when a signal stopped the run), and the trained parameters.
 
+  Only one run at a time may use ``workdir``: the loop holds
+  ``<workdir>/.lock`` (``seqjax.train.lock``) from before it writes anything
+  until it returns, so a second run into the same workdir fails at once.
+
   Raises:
+    WorkdirLockedError: another run holds ``workdir``; nothing was written.
     NonFiniteError: a step gave a non-finite loss or gradient (and
       ``skip_nonfinite`` is False); parameters were not updated by it and the
       message names the last good checkpoint.
+    CheckpointError: checkpoints exist in ``workdir`` but none can be restored.
   """
   workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  with lock_lib.hold_workdir(workdir):
+    return _train_and_evaluate(config, workdir, task, log)
+
+
+def _train_and_evaluate(config, workdir: pathlib.Path, task: Task,
+                        log: Callable[[str], None]) -> tuple[dict[str, float], Params]:
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   sharding.check_batch_size(task.eval_batch_size, mesh)
@@ -125,7 +137,11 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
 
   checkpointer = checkpoint_lib.Checkpointer(
       workdir / "checkpoints", save_every=config.checkpoint_every, keep=config.keep_checkpoints)
-  restored = checkpointer.restore(state)
+  try:
+    restored = checkpointer.restore(state)
+  except BaseException:
+    checkpointer.close()
+    raise
   if restored is not None:
     state, start = restored
     log(f"resumed from the checkpoint at step {start} in {workdir / 'checkpoints'}")

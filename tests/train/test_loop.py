@@ -10,8 +10,10 @@ import pytest
 
 from seqjax.cells import gru
 from seqjax.scan import unroll
+from seqjax.train.lock import WorkdirLockedError
 from seqjax.train.loop import NonFiniteError, Task, restore_params, train_and_evaluate
 from seqjax.train.optim import default_optimizer_config
+from tests.train.test_lock import start_holder
 
 B, K, H = 4, 6, 8
 CELL = gru(H)
@@ -128,3 +130,16 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_resumes(tmp_path):
   lines = []
   train_and_evaluate(_config(12), tmp_path, task, log=lines.append)
   assert any("resumed from the checkpoint at step 5" in line for line in lines), lines
+
+
+def test_a_workdir_in_use_is_refused_before_anything_is_written(tmp_path):
+  holder = start_holder(tmp_path)
+  try:
+    with pytest.raises(WorkdirLockedError, match=f"in use by another run: pid {holder.pid} "):
+      train_and_evaluate(_config(3), tmp_path, _task(), log=_quiet)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lock"]
+  finally:
+    holder.stdin.close()
+    holder.wait(timeout=60)
+  final, _ = train_and_evaluate(_config(3), tmp_path, _task(), log=_quiet)
+  assert np.isfinite(final["validation/mse"])
