@@ -58,6 +58,9 @@ class Layer(NamedTuple):
       ``uint32[2]`` key or a typed key of any PRNG implementation.
     output_size: O, the size of the last axis of ``ys``.
     name: a short human-readable description.
+    reverse: True if the layer runs time right to left (``recurrent(cell,
+      reverse=True)``, a stack holding such a layer); ``bidirectional``
+      refuses such a layer for either direction.
   """
 
   init: Callable[[PRNGKey, int], Params]
@@ -65,6 +68,7 @@ class Layer(NamedTuple):
   apply: Callable[..., tuple[Carry, Array]]
   output_size: int
   name: str
+  reverse: bool = False
 
   def __repr__(self) -> str:
     return f"Layer({self.name})"
@@ -226,7 +230,7 @@ def recurrent(cell: Cell,
 
   name = cell.name + (", reverse" if reverse else "")
   return Layer(cell.init, cell.initial_carry, apply, cell.output_size,
-               f"recurrent({name})")
+               f"recurrent({name})", reverse)
 
 
 def _flip_reset(reset: Array, time_axis: int) -> Array:
@@ -259,7 +263,8 @@ def _time_reversed(layer: Layer) -> Layer:
                             time_major=time_major, **extra)
     return carry, jnp.flip(ys, axis=t_x)
 
-  return layer._replace(apply=apply, name=f"reversed({layer.name})")
+  return layer._replace(apply=apply, name=f"reversed({layer.name})",
+                        reverse=not layer.reverse)
 
 
 def bidirectional(forward: CellOrLayer,
@@ -285,9 +290,18 @@ def bidirectional(forward: CellOrLayer,
   Args:
     forward: a ``Cell`` (lifted with ``recurrent``) or a ``Layer``, run left to
       right.
-    backward: a ``Cell`` or ``Layer``, run right to left (a Cell through
+    backward: a ``Cell`` or ``Layer``, given as it would run left to right:
+      ``bidirectional`` runs it right to left (a Cell through
       ``unroll(reverse=True)``, a Layer on the time-reversed sequence with its
       outputs flipped back). Defaults to ``forward`` with its own params.
+      A layer built with ``recurrent(cell, reverse=True)`` is refused here
+      (``Layer.reverse``): reversing it again would silently run it forward.
+      To choose the implementation of both directions, pass layers:
+      ``bidirectional(recurrent(cell, implementation="scan"))`` (both
+      directions, each with its own params) or
+      ``bidirectional(recurrent(cell_f, implementation=...),
+      recurrent(cell_b, implementation=...))``; ``unroll`` and ``remat`` are
+      chosen the same way.
     merge: ``"concat"`` (O = O_f + O_b, forward features first) or ``"sum"``
       (O = O_f = O_b).
 
@@ -295,11 +309,17 @@ def bidirectional(forward: CellOrLayer,
     A ``Layer``.
 
   Raises:
-    ValueError: ``merge`` not one of the above, or ``"sum"`` with O_f != O_b.
+    ValueError: ``merge`` not one of the above, ``"sum"`` with O_f != O_b, or
+      a direction that already runs right to left (``Layer.reverse``).
   """
   checks.one_of("merge", merge, ("concat", "sum"))
   fwd = _as_layer(forward, "forward")
   backward = forward if backward is None else backward
+  for argument, layer in (("forward", forward), ("backward", backward)):
+    if isinstance(layer, Layer) and layer.reverse:
+      raise ValueError(f"{argument} must run left to right, got {layer.name} (reverse=True); "
+                       f"bidirectional reverses the backward layer itself: pass "
+                       f"recurrent(cell) without reverse=True")
   if isinstance(backward, Cell):
     bwd = recurrent(backward, reverse=True)
     passes_rate = _accepts_recurrent_dropout(fwd)
@@ -515,4 +535,5 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
   inner = members[0].name if len(set(map(id, members))) == 1 else ", ".join(
       layer.name for layer in members)
   return Layer(init, initial_carry, apply, output_size,
-               f"stacked({inner}, {', '.join(options)})")
+               f"stacked({inner}, {', '.join(options)})",
+               any(layer.reverse for layer in members))

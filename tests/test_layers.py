@@ -531,3 +531,44 @@ def test_init_and_initial_carry_work_on_shapes_only():
   assert carry[1][0].h.shape == (2, 5, 3)
   assert carry[0][1].c.dtype == jnp.float32
   assert layer.initial_carry(shapes, ())[1][1].c.shape == (3,)
+
+
+# ------------------------------------------- bidirectional: one way to reverse
+
+
+def test_bidirectional_refuses_a_direction_that_already_runs_backwards():
+  cell = rnn(3)
+  reversed_layer = recurrent(cell, reverse=True)
+  assert reversed_layer.reverse and not recurrent(cell).reverse
+  assert stacked([recurrent(cell), reversed_layer]).reverse
+  assert not bidirectional(cell).reverse
+  for forward, backward, argument in ((cell, reversed_layer, "backward"),
+                                      (reversed_layer, cell, "forward"),
+                                      (cell, stacked(reversed_layer, num_layers=2), "backward")):
+    with pytest.raises(ValueError, match=f"{argument} must run left to right") as error:
+      bidirectional(forward, backward)
+    assert "\n" not in str(error.value)
+  with pytest.raises(ValueError, match="forward must run left to right"):
+    bidirectional(reversed_layer)  # the default backward is the same layer
+
+
+@pytest.mark.parametrize("implementation", ["scan", "fast"])
+def test_bidirectional_of_recurrent_layers_chooses_both_implementations(implementation):
+  cell = lstm(3)
+  layer = bidirectional(recurrent(cell, implementation=implementation))
+  params = _params(layer, 21)
+  xs = _x((2, T, D), seed=21)
+  mask = _lengths_mask([6, 4], T)
+  carry, ys = layer.apply(params, xs, mask=mask)
+  carry_f, ys_f = unroll(cell, params["forward"], xs, mask=mask, implementation="scan")
+  carry_b, ys_b = unroll(cell, params["backward"], xs, mask=mask, reverse=True,
+                         implementation="scan")
+  _assert_tree_close(carry, (carry_f, carry_b))
+  np.testing.assert_allclose(ys, np.concatenate([ys_f, ys_b], axis=-1), atol=ATOL)
+  # The backward layer runs with its own implementation: a cell without a fast
+  # path fails there with "fast", whichever implementation the forward one has.
+  peephole = lstm(3, peephole=True)
+  mixed = bidirectional(recurrent(cell, implementation=implementation),
+                        recurrent(peephole, implementation="fast"))
+  with pytest.raises(ValueError, match="no fast path"):
+    mixed.apply(_params(mixed, 22), xs)
