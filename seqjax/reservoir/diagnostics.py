@@ -32,7 +32,7 @@ import numpy as np
 
 from seqjax import checks
 from seqjax import init as initializers
-from seqjax.cells.esn import fit_readout, readout
+from seqjax.reservoir.readout import fit_readout, readout
 from seqjax.scan import unroll
 from seqjax.types import FROZEN, Array, Carry, Cell, Params, PRNGKey
 

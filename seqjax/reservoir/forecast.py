@@ -1,7 +1,7 @@
 """Forecasting with reservoirs: teacher-forced and closed-loop (generative) modes.
 
-A readout from ``seqjax.cells.esn.fit_readout`` (or
-``seqjax.reservoir.readout.fit_readout_online``) trained to predict the next
+A readout from ``seqjax.reservoir.fit_readout`` (or
+``seqjax.reservoir.fit_readout_online``) trained to predict the next
 input, ``y_t ~ x_{t+1}``, forecasts in two ways::
 
   predictions, _ = one_step_predictions(cell, params, readout_params, inputs)
@@ -12,8 +12,7 @@ input, ``y_t ~ x_{t+1}``, forecasts in two ways::
 input, so errors compound and the reservoir must model the dynamics.
 
 Also here: ``esn_with_feedback`` (output feedback ``W_fb y_{t-1}``, Jaeger
-2001), ``deep_esn`` (stacked reservoirs, Gallicchio et al. 2017) and
-``nrmse``.
+2001), and ``deep_esn`` (stacked reservoirs, Gallicchio et al. 2017).
 
 References:
   Jaeger 2001, "The 'echo state' approach to analysing and training recurrent
@@ -35,7 +34,8 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import checks
-from seqjax.cells.esn import esn, readout as esn_readout
+from seqjax.cells.esn import esn
+from seqjax.reservoir.readout import readout as linear_readout
 from seqjax.scan import unroll
 from seqjax.types import FROZEN, Array, Carry, Cell, Params
 
@@ -72,7 +72,7 @@ def one_step_predictions(cell: Cell,
   ::
 
     carry_t, h_t = cell.step(params, carry_{t-1}, x_t)
-    y_t = x_t W[:D] + h_t W[D:] + b          (seqjax.cells.esn.readout)
+    y_t = x_t W[:D] + h_t W[D:] + b          (seqjax.reservoir.readout)
 
   i.e. ``readout(readout_params, inputs, unroll(cell, params, inputs)[1])``.
   With a readout trained on ``targets[t] = inputs[t + 1]``, ``y_t`` is the
@@ -106,7 +106,7 @@ def one_step_predictions(cell: Cell,
 @functools.partial(jax.jit, static_argnames=("cell",))
 def _one_step(cell, params, readout_params, inputs, carry):
   final_carry, states = unroll(cell, params, inputs, carry)
-  return esn_readout(readout_params, inputs, states), final_carry
+  return linear_readout(readout_params, inputs, states), final_carry
 
 
 def _check_horizon(horizon) -> int:
@@ -409,35 +409,3 @@ def deep_esn(layers: Sequence[Cell]) -> Cell:
               sum(layer.output_size for layer in layers),
               "deep_esn(" + ", ".join(layer.name for layer in layers) + ")")
 
-
-def nrmse(predictions: Array, targets: Array) -> Array:
-  """Normalised root-mean-square error.
-
-  ::
-
-    nrmse = sqrt(mean((p - t)^2)) / std(t)
-
-  with the mean and the (population) standard deviation taken over every
-  element, so 1 is the error of always predicting the mean of ``targets``.
-
-  Args:
-    predictions: p, any shape.
-    targets: t, the shape of ``predictions``.
-
-  Returns:
-    A scalar.
-
-  Raises:
-    ValueError/TypeError: for mismatched shapes or non-float arrays.
-  """
-  if checks.shape_of(predictions) != checks.shape_of(targets):
-    raise ValueError(f"predictions and targets must have the same shape, got "
-                     f"{checks.shape_of(predictions)} and {checks.shape_of(targets)}")
-  checks.float_array("predictions", predictions)
-  checks.float_array("targets", targets)
-  return _nrmse(jnp.asarray(predictions), jnp.asarray(targets))
-
-
-@jax.jit
-def _nrmse(predictions, targets):
-  return jnp.sqrt(jnp.mean((predictions - targets) ** 2)) / jnp.std(targets)

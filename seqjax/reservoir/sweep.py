@@ -42,11 +42,13 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg
 import numpy as np
 
 from seqjax import checks
-from seqjax.cells.esn import esn, fit_readout, readout
+from seqjax.cells.esn import esn
+from seqjax.reservoir.metrics import nrmse
+from seqjax.reservoir.readout import (blas_thread_limit, factor_readout, fit_readout, readout,
+                                      solve_readout)
 from seqjax.types import FROZEN, Array, PRNGKey
 
 #: The hyperparameters a configuration may set, with the value used when a
@@ -115,7 +117,8 @@ def base_reservoir(key: PRNGKey, hidden_size: int, input_size: int, *,
     key: PRNG key (the ``init`` key of the equivalent ``esn`` cells).
     hidden_size: H.
     input_size: D.
-    connectivity: probability in (0, 1] that an entry of ``w_rec`` is nonzero.
+    connectivity: fraction in (0, 1] of the units each unit receives input from
+      (``seqjax.cells.esn``).
 
   Returns:
     ``{"w_in": (D, H), "w_rec": (H, H), "b": (H,)}``, float32.
@@ -123,12 +126,6 @@ def base_reservoir(key: PRNGKey, hidden_size: int, input_size: int, *,
   cell = esn(hidden_size, spectral_radius=1.0, connectivity=connectivity,
              input_scaling=1.0, bias_scaling=1.0)
   return cell.init(key, input_size)[FROZEN]
-
-
-def _nrmse(predictions: Array, targets: Array) -> Array:
-  """sqrt(mean_o [mean_t (yhat - y)^2 / var_t(y)]) over (T, O) arrays."""
-  mse = jnp.mean((predictions - targets) ** 2, axis=0)
-  return jnp.sqrt(jnp.mean(mse / jnp.var(targets, axis=0)))
 
 
 def _check_series(name: str, x: Any, layout: str) -> None:
@@ -184,7 +181,8 @@ def evaluate(reservoir: Mapping[str, Array],
     h_t = (1 - a) h_{t-1} + a tanh(s x_t W_in + r h_{t-1} W + c b),  h_0 = 0
     W_out, b_out = fit_readout(x, h, y, ridge=lambda, washout=washout)
     (validation continues from the last training state h_T)
-    NRMSE = sqrt(mean_o [mean_t (yhat_t,o - y_t,o)^2 / var_t(y_o)])
+    NRMSE = seqjax.reservoir.nrmse(yhat, y): per output rms(yhat_o - y_o) / std(y_o),
+            averaged over outputs
 
   Pure and jittable (``washout`` static); ``sweep`` vmaps it over the grid,
   and a loop over configurations can call one jitted copy of it.
@@ -226,32 +224,21 @@ def evaluate(reservoir: Mapping[str, Array],
   _, val_states = jax.lax.scan(step, last, val_inputs @ reservoir["w_in"])
   readout_params = fit_readout(train_inputs, train_states, train_targets,
                                ridge=config["ridge"], washout=washout)
+  return _scores(readout_params, train_inputs, train_states, train_targets, val_inputs,
+                 val_states, val_targets, washout)
+
+
+def _scores(readout_params, train_inputs, train_states, train_targets, val_inputs,
+            val_states, val_targets, washout) -> dict[str, Array]:
+  """Validation NRMSE and training NRMSE after the washout of a fitted readout."""
   train_predictions = readout(readout_params, train_inputs, train_states)
   return {
-      "val_nrmse": _nrmse(readout(readout_params, val_inputs, val_states), val_targets),
-      "train_nrmse": _nrmse(train_predictions[washout:], train_targets[washout:]),
+      "val_nrmse": nrmse(readout(readout_params, val_inputs, val_states), val_targets),
+      "train_nrmse": nrmse(train_predictions[washout:], train_targets[washout:]),
   }
 
 
 _RESERVOIR_NAMES = ("spectral_radius", "leak_rate", "input_scaling", "bias_scaling")
-
-
-def _ridge_solve(r, num_features, ridge):
-  """Ridge weights from the R factor of ``qr([Fc, Yc])``, (F, O).
-
-  ``||Fc w - Yc||^2 = ||R[:, :F] w - R[:, F:]||^2 + const`` (Q is orthogonal),
-  so the ridge problem on the K rows of R has the solution of the problem on
-  all N data rows, and costs O((K + F) (F + O)^2) instead of O(N (F + O)^2).
-  Solved like ``fit_readout``: the R factor of ``[[R0, z], [sqrt(ridge) I, 0]]``.
-  """
-  dtype = r.dtype
-  num_outputs = r.shape[1] - num_features
-  penalty = jnp.sqrt(ridge.astype(dtype)) * jnp.eye(num_features, dtype=dtype)
-  augmented = jnp.concatenate([
-      r, jnp.concatenate([penalty, jnp.zeros((num_features, num_outputs), dtype)], 1)], 0)
-  r2 = jnp.linalg.qr(augmented, mode="r")
-  return jax.scipy.linalg.solve_triangular(r2[:num_features, :num_features],
-                                           r2[:num_features, num_features:], lower=False)
 
 
 @functools.partial(jax.jit, static_argnames=("washout",))
@@ -267,8 +254,9 @@ def _evaluate_grid(reservoir, reservoir_configs, which, ridges, train_inputs,
     ridges: (N,).
 
   Configurations that differ only in ridge share their reservoir states and
-  the QR factorisation of their centred training features; each ridge then
-  costs a QR of an (F + K, F + O) matrix (K = min(N_rows, F + O)).
+  the factorisation of their training features (``factor_readout``); each
+  ridge then costs one ``solve_readout``, a QR of an (F + K, F + O) matrix
+  (K = min(N_rows, F + O)).
   """
   w_in, w_rec, b = reservoir["w_in"], reservoir["w_rec"], reservoir["b"]
   # The input projection does not depend on the configuration.
@@ -291,31 +279,21 @@ def _evaluate_grid(reservoir, reservoir_configs, which, ridges, train_inputs,
     return train_states, val_states
 
   train_states, val_states = jax.vmap(states)(reservoir_configs)   # (U, T, H), (U, V, H)
-  # As in ``fit_readout``: GPUs and TPUs otherwise run float32 matmuls at
-  # reduced precision.
-  with jax.default_matmul_precision("highest"):
-    num_features = train_inputs.shape[-1] + w_rec.shape[0]
 
-    def factor(states):
-      features = jnp.concatenate([train_inputs, states], -1)[washout:]
-      targets = train_targets[washout:]
-      feature_mean, target_mean = features.mean(0), targets.mean(0)
-      r = jnp.linalg.qr(jnp.concatenate([features - feature_mean, targets - target_mean], 1),
-                        mode="r")
-      return r, feature_mean, target_mean
+  def factor(states):
+    return factor_readout(train_inputs, states, train_targets, washout=washout)
 
-    r, feature_means, target_means = jax.vmap(factor)(train_states)
+  factors = jax.vmap(factor)(train_states)
 
-    def one(index, ridge):
-      w = _ridge_solve(r[index], num_features, ridge)
-      fitted = {"w": w, "b": target_means[index] - feature_means[index] @ w}
-      train_predictions = readout(fitted, train_inputs, train_states[index])
-      return {
-          "val_nrmse": _nrmse(readout(fitted, val_inputs, val_states[index]), val_targets),
-          "train_nrmse": _nrmse(train_predictions[washout:], train_targets[washout:]),
-      }
+  def one(index, ridge):
+    # As in fit_readout: GPUs and TPUs otherwise run float32 matmuls at
+    # reduced precision.
+    with jax.default_matmul_precision("highest"):
+      fitted = solve_readout(jax.tree_util.tree_map(lambda leaf: leaf[index], factors), ridge)
+      return _scores(fitted, train_inputs, train_states[index], train_targets, val_inputs,
+                     val_states[index], val_targets, washout)
 
-    return jax.vmap(one)(which, ridges)
+  return jax.vmap(one)(which, ridges)
 
 
 def _full_configs(configs: Mapping[str, Any]) -> dict[str, Array]:
@@ -383,7 +361,8 @@ def sweep(base_reservoir_key: PRNGKey,
     configs: any of ``spectral_radius`` (> 0), ``leak_rate`` (in (0, 1]),
       ``input_scaling``, ``bias_scaling``, ``ridge`` (>= 0) -> (N,) arrays,
       e.g. from ``grid``; names left out take their ``DEFAULTS`` value.
-    connectivity: probability in (0, 1] that an entry of ``w_rec`` is nonzero.
+    connectivity: fraction in (0, 1] of the units each unit receives input from
+      (``seqjax.cells.esn``).
     washout: initial training steps left out of the readout fit, 0 <= washout < T.
 
   Returns:
@@ -412,10 +391,15 @@ def sweep(base_reservoir_key: PRNGKey,
     which = jnp.asarray(which.reshape(-1), jnp.int32)
     reservoir_configs = {name: jnp.asarray(unique[:, i])
                          for i, name in enumerate(_RESERVOIR_NAMES)}
-  results = _evaluate_grid(reservoir, reservoir_configs, which, full["ridge"],
-                           jnp.asarray(train_inputs), jnp.asarray(train_targets),
-                           jnp.asarray(val_inputs), jnp.asarray(val_targets),
-                           washout=washout)
+  arguments = (reservoir, reservoir_configs, which, full["ridge"],
+               jnp.asarray(train_inputs), jnp.asarray(train_targets),
+               jnp.asarray(val_inputs), jnp.asarray(val_targets))
+  if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(arguments)):
+    results = _evaluate_grid(*arguments, washout=washout)
+  else:
+    # As in fit_readout: the host LAPACK of the QR factorisations on one thread.
+    with blas_thread_limit():
+      results = jax.block_until_ready(_evaluate_grid(*arguments, washout=washout))
   return {**full, **results}
 
 

@@ -7,10 +7,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from seqjax.cells.esn import esn, fit_readout, readout
+from seqjax.cells.esn import esn
 from seqjax.reservoir.forecast import (closed_loop, deep_esn, esn_with_feedback,
-                                       feedback_inputs, nrmse, one_step_predictions,
+                                       feedback_inputs, one_step_predictions,
                                        warmup_and_generate)
+from seqjax.reservoir.metrics import nrmse
+from seqjax.reservoir.readout import fit_readout, readout
 from seqjax.scan import unroll
 from seqjax.types import FROZEN, trainable_mask
 
@@ -230,17 +232,6 @@ def test_autonomous_feedback_generator():
   assert error < 0.05, error  # measured about 1e-5
 
 
-def test_nrmse():
-  rng = np.random.default_rng(10)
-  p, t = rng.normal(size=(4, 30, 2)), rng.normal(size=(4, 30, 2)) * 3 + 1
-  want = np.sqrt(np.mean((p - t) ** 2)) / np.std(t)
-  np.testing.assert_allclose(nrmse(jnp.asarray(p, jnp.float32), jnp.asarray(t, jnp.float32)),
-                             want, rtol=1e-5)
-  t = jnp.asarray(t, jnp.float32)
-  assert float(nrmse(t, t)) == 0.0
-  np.testing.assert_allclose(nrmse(jnp.full_like(t, jnp.mean(t)), t), 1.0, rtol=1e-5)
-
-
 def test_rejects_bad_arguments():
   cell, params = _reservoir()
   good = _random_readout(0, 2, HIDDEN, 2)
@@ -273,11 +264,16 @@ def test_rejects_bad_arguments():
     esn_with_feedback(10, 0)
   with pytest.raises(ValueError, match="feedback_scaling"):
     esn_with_feedback(10, 1, feedback_scaling=-1.0)
+  for bad in (float("inf"), float("nan")):
+    with pytest.raises(ValueError, match=f"feedback_scaling must be finite and >= 0, got {bad}"):
+      esn_with_feedback(10, 1, feedback_scaling=bad)
+    with pytest.raises(ValueError, match=f"spectral_radius must be finite, got {bad}"):
+      esn_with_feedback(10, 1, spectral_radius=bad)
+    with pytest.raises(ValueError, match=f"input_scaling must be finite, got {bad}"):
+      deep_esn([esn(5), esn(5, input_scaling=bad)])
   with pytest.raises(ValueError, match="leak_rate"):
     esn_with_feedback(10, 1, leak_rate=1.5)
   with pytest.raises(ValueError, match="input_size"):
     esn_with_feedback(10, 3).init(jax.random.PRNGKey(0), 2)
-  with pytest.raises(ValueError, match="predictions and targets"):
-    nrmse(jnp.zeros((3, 2)), jnp.zeros((2, 3)))
   with pytest.raises(ValueError, match="targets"):
     feedback_inputs(jnp.zeros((2, 5, 1)), jnp.zeros((2, 4, 1)))

@@ -10,19 +10,32 @@ import numpy as np
 import pytest
 
 from seqjax import unroll
-from seqjax.cells.esn import esn, fit_readout, readout
+from seqjax.cells.esn import esn
 from seqjax.reservoir import sweep as sweep_lib
+from seqjax.reservoir.readout import fit_readout, readout
 
 HIDDEN, CONNECTIVITY, WASHOUT = 24, 0.2, 50
 
 
-def _data():
-  """Uniform inputs, a nonlinear target with memory: y_t = u_{t-1} u_{t-2} + u_{t-3}."""
+def _data(outputs=1):
+  """Uniform inputs, nonlinear targets with memory.
+
+  Output 0 is y_t = u_{t-1} u_{t-2} + 0.5 u_{t-3}; with ``outputs=2`` output 1
+  is 20 u_{t-1}^2 - 3, on another scale, so a per-output normalisation matters.
+  """
   rng = np.random.default_rng(0)
   u = rng.uniform(-1, 1, (501, 1)).astype(np.float32)
-  y = np.zeros_like(u)
-  y[3:] = u[2:-1] * u[1:-2] + 0.5 * u[:-3]
+  y = np.zeros((501, outputs), np.float32)
+  y[3:, :1] = u[2:-1] * u[1:-2] + 0.5 * u[:-3]
+  if outputs == 2:
+    y[1:, 1:] = 20 * u[:-1] ** 2 - 3
   return u[:350], y[:350], u[350:], y[350:]
+
+
+def _numpy_nrmse(predictions, targets):
+  """The documented NRMSE: per output rms(p - t) / std(t), averaged over outputs."""
+  p, t = np.asarray(predictions, np.float64), np.asarray(targets, np.float64)
+  return np.mean(np.sqrt(np.mean((p - t) ** 2, axis=0)) / np.std(t, axis=0))
 
 
 def _plain_nrmse(key, config, train_x, train_y, val_x, val_y):
@@ -37,11 +50,12 @@ def _plain_nrmse(key, config, train_x, train_y, val_x, val_y):
   readout_params = fit_readout(train_x, train_states, train_y,
                                ridge=float(config["ridge"]), washout=WASHOUT)
   predictions = np.asarray(readout(readout_params, val_x, val_states), np.float64)
-  return np.sqrt(np.mean((predictions - val_y) ** 2) / np.var(val_y.astype(np.float64)))
+  return _numpy_nrmse(predictions, val_y)
 
 
-def test_vmapped_sweep_equals_loop_of_plain_esns():
-  train_x, train_y, val_x, val_y = _data()
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_vmapped_sweep_equals_loop_of_plain_esns(outputs):
+  train_x, train_y, val_x, val_y = _data(outputs)
   configs = sweep_lib.grid(spectral_radius=[0.5, 0.95], leak_rate=[0.3, 1.0],
                            input_scaling=[0.5], bias_scaling=[0.0, 0.2],
                            ridge=[1e-5, 1e-1])
@@ -57,6 +71,11 @@ def test_vmapped_sweep_equals_loop_of_plain_esns():
   assert np.ptp(expected) > 0.05
   for name in configs:
     np.testing.assert_array_equal(results[name], configs[name])
+  # evaluate (one configuration, the body of sweep) reports the same numbers.
+  reservoir = sweep_lib.base_reservoir(key, HIDDEN, 1, connectivity=CONNECTIVITY)
+  one = sweep_lib.evaluate(reservoir, {name: configs[name][5] for name in configs},
+                           train_x, train_y, val_x, val_y, washout=WASHOUT)
+  np.testing.assert_allclose(one["val_nrmse"], expected[5], rtol=1e-4, atol=1e-6)
 
 
 def test_sweep_compiles_once_per_shape():
@@ -121,6 +140,9 @@ def test_table_of_a_real_sweep_is_sorted():
     ({"leak_rate": [1.5]}, "leak_rate"),
     ({"ridge": [-1.0]}, "ridge"),
     ({"spectral_radius": [0.0]}, "spectral_radius"),
+    ({"spectral_radius": [np.inf]}, r"spectral_radius.*finite, got inf"),
+    ({"input_scaling": [np.nan]}, r"input_scaling.*finite, got nan"),
+    ({"ridge": [np.inf]}, "ridge"),
     ({"spectral_radius": [0.5, 0.9], "ridge": [1e-6]}, "common length"),
     ({"temperature": [1.0]}, "unknown"),
     ({}, "non-empty"),
@@ -145,6 +167,9 @@ def test_bad_data_and_washout_raise():
                     val_y[:10], configs)
   with pytest.raises(TypeError, match="hidden_size"):
     sweep_lib.sweep(key, 2.5, train_x, train_y, val_x, val_y, configs)
+  with pytest.raises(ValueError, match="connectivity.*nan"):
+    sweep_lib.sweep(key, HIDDEN, train_x, train_y, val_x, val_y, configs,
+                    connectivity=float("nan"))
 
 
 def test_sweep_under_jit_equals_eager():
