@@ -11,6 +11,7 @@ mostly run one after another in a recurrence, so the parts are close to a
 budget of the wall time; what is left is the runtime's own overhead.
 
   python benchmarks/profile_lstm_grad.py --length 100 --hidden 256
+  python benchmarks/profile_lstm_grad.py --length 6 --hidden 16 --steps 1 --json /tmp/profile.json
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import glob
+import json
 import tempfile
 import time
 
@@ -37,6 +39,7 @@ def main():
   parser.add_argument("--implementation", default="auto", choices=("auto", "scan", "fast"))
   parser.add_argument("--steps", type=int, default=5, help="gradients traced")
   parser.add_argument("--top", type=int, default=15, help="slowest kernels listed")
+  parser.add_argument("--json", default=None, help="save the per-gradient figures here")
   args = parser.parse_args()
 
   cell = lstm(args.hidden)
@@ -98,13 +101,22 @@ def main():
     if not kind.startswith("executor"):
       kernel_time += total / n
       print(f"  {total / n * 1e3:8.2f} ms  {kind}")
-  print(f"  {(wall - kernel_time) * 1e3:8.2f} ms  wall time outside kernels (executor, thread pool, "
-        f"waiting; negative if kernels overlapped)")
+  print(f"  {(wall - kernel_time) * 1e3:8.2f} ms  wall time outside kernels (executor, thread "
+        "pool, waiting; negative if kernels overlapped)")
   print(f"  {launches // n:8d}     kernel launches per gradient")
   print("slowest kernels (ms per gradient, calls per gradient):")
-  kernels = {k: v for k, v in seconds.items() if part(k) not in (None,) and not part(k).startswith("executor")}
-  for name, total in sorted(kernels.items(), key=lambda kv: -kv[1])[:args.top]:
+  kernels = {k: v for k, v in seconds.items()
+             if part(k) is not None and not part(k).startswith("executor")}
+  slowest = sorted(kernels.items(), key=lambda kv: -kv[1])[:args.top]
+  for name, total in slowest:
     print(f"  {total / n * 1e3:8.2f} ms  {calls[name] // n:5d}x  {name}")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"args": vars(args), "wall_s": wall,
+                 "parts_s": {kind: total / n for kind, total in parts.items()},
+                 "outside_kernels_s": wall - kernel_time, "launches": launches // n,
+                 "slowest": [{"name": name, "s": total / n, "calls": calls[name] // n}
+                             for name, total in slowest]}, f, indent=1)
 
 
 if __name__ == "__main__":

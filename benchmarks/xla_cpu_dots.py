@@ -14,6 +14,7 @@ XLA_FLAGS is read once per process, so each setting runs in a fresh process
 
   python benchmarks/xla_cpu_dots.py
   python benchmarks/xla_cpu_dots.py --settings "default;--xla_cpu_experimental_ynn_fusion_type="
+  python benchmarks/xla_cpu_dots.py --quick --json /tmp/dots.json
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def main():
                       help="';'-separated XLA_FLAGS values; 'default' = XLA_FLAGS unset")
   parser.add_argument("--repeats", type=int, default=3, help="best of, per case")
   parser.add_argument("--quick", action="store_true", help="smoke run: H=16, tiny timings")
+  parser.add_argument("--json", default=None, help="save GFLOP/s per setting and case here")
   parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.worker:
@@ -106,6 +108,9 @@ def main():
   print("|---|" + "---|" * len(names))
   for setting, result in rows:
     print(f"| `{setting}` | " + " | ".join(f"{result[n]:.0f}" for n in names) + " |")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"repeats": args.repeats, "gflops": dict(rows)}, f, indent=1)
 
 
 if __name__ == "__main__":
