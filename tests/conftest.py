@@ -1,7 +1,53 @@
 """Test configuration: fail loudly on silent dtype bugs."""
 
+import pathlib
+
 import jax
+import pytest
 
 # Tests compare against float64 references where they ask for it explicitly
 # (``with jax.enable_x64(True)``); everything else runs in float32, as users do.
 jax.config.update("jax_default_matmul_precision", "highest")
+# Mixing dtypes (float32 with float64, ints with floats, bf16 with f32) must be
+# explicit: an implicit promotion is how a float64 constant silently doubles a
+# model's memory or an int index turns into a float. Python scalars stay weak.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+# Rank promotion is *not* turned into an error globally: every seqjax array is
+# (*B, ...) with any number of leading batch axes, so adding a (H,) bias to a
+# (*B, H) activation is the protocol, not a bug. Unbatched runs, where no rank
+# promotion is intended, are checked under "raise" in
+# tests/cells/test_protocol.py::test_unbatched_runs_without_rank_promotion.
+
+
+@pytest.fixture
+def optax_promotion():
+  """Standard dtype promotion, for tests that call optax directly: optax mixes
+  dtypes on purpose (Adam's ``b1 ** count`` with an int count, norms summed
+  over bf16 and f32 leaves). seqjax's own train step wraps its optax calls the
+  same way (tests/train/test_step.py checks it under strict promotion)."""
+  with jax.numpy_dtype_promotion("standard"):
+    yield
+
+
+# Integration tests start processes (the launcher, benchmark scripts, 8-device
+# workers, notebooks) or train end to end: the README's test command runs them
+# with everything else; `pytest -m "not slow and not integration"` runs the
+# unit tests alone.
+_INTEGRATION = (
+    "experiments/",
+    "benchmarks/",
+    "test_colabs.py",
+    "test_demo.py",
+    "train/test_sharding.py",
+    "train/test_preemption.py",
+    "train/test_lock.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+  del config
+  root = pathlib.Path(__file__).parent
+  for item in items:
+    where = item.path.relative_to(root).as_posix()
+    if where.startswith(_INTEGRATION) or where.endswith(_INTEGRATION):
+      item.add_marker(pytest.mark.integration)

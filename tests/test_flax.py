@@ -282,6 +282,7 @@ class _LinenModel(nn.Module):
     return nn.Dense(1, name="readout")(hs)
 
 
+@pytest.mark.usefixtures("optax_promotion")  # calls optax directly
 def test_linen_model_trains():
   from seqjax.cells.rnn import rnn
   xs, ys = _running_mean_task()
@@ -443,6 +444,7 @@ class _NNXModel(nnx.Module):
     return self.out(self.rnn.unroll(xs)[1])
 
 
+@pytest.mark.usefixtures("optax_promotion")  # calls optax directly
 def test_nnx_model_trains():
   from seqjax.cells.rnn import rnn
   xs, ys = _running_mean_task(seed=2)

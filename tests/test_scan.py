@@ -84,6 +84,7 @@ def test_reverse_restart():
                                 [False, True, False, False, True, False])
 
 
+@pytest.mark.usefixtures("optax_promotion")  # calls optax directly
 def test_trainable_mask_freezes_frozen_subtrees():
   params = {"w": jnp.ones(2), "frozen": {"w_rec": jnp.ones((2, 2))},
             "block": {"frozen": {"tau": jnp.ones(2)}, "b": jnp.zeros(2)}}

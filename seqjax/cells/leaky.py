@@ -172,7 +172,7 @@ def leaky(hidden_size: int,
   def sample_log_uniform(key):
     # Drawn in float32 at least, so a float16/bfloat16 dtype still spreads
     # the timescales over the whole range.
-    draw_dtype = jnp.promote_types(dtype, jnp.float32)
+    draw_dtype = dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
     log_tau = jax.random.uniform(key, (hidden_size,), draw_dtype,
                                  math.log(low), math.log(high))
     return log_tau, draw_dtype

@@ -112,8 +112,12 @@ def linear_recurrence(a: Array,
       raise ValueError(f"h0 must broadcast to the state shape {shape[1:]} "
                        f"(a and b are {shape}), got shape {h0_shape}")
     arrays.append(h0)
-  out_dtype = jnp.result_type(*arrays)
-  acc_dtype = jnp.promote_types(out_dtype, jnp.float32)
+  # Mixing real decays with complex inputs (or bf16 with f32) is part of the
+  # contract, so the dtypes combine by JAX's standard rules even when the
+  # caller runs under strict promotion; every operand is then cast explicitly.
+  with jax.numpy_dtype_promotion("standard"):
+    out_dtype = jnp.result_type(*arrays)
+    acc_dtype = jnp.promote_types(out_dtype, jnp.float32)
   a = jnp.broadcast_to(jnp.asarray(a, acc_dtype), shape)
   b = jnp.broadcast_to(jnp.asarray(b, acc_dtype), shape)
   h0 = (jnp.zeros(shape[1:], acc_dtype) if h0 is None
@@ -188,6 +192,11 @@ def _check_ring(r_min, r_max, max_phase):
   return r_min, r_max, max_phase
 
 
+def _complex_dtype(real_dtype) -> jnp.dtype:
+  """complex128 for float64 parameters, complex64 for float32 and narrower."""
+  return jnp.dtype(jnp.complex128 if jnp.dtype(real_dtype) == jnp.float64 else jnp.complex64)
+
+
 def _lru_lambda(params):
   """``lambda = exp(-exp(nu_log) + i exp(theta_log))``, (N,) complex."""
   magnitude = jnp.exp(-jnp.exp(params["nu_log"]))
@@ -198,7 +207,7 @@ def _lru_lambda(params):
 def _lru_input_kernels(params):
   """``gamma * B`` as real and imaginary (D, N) matrices."""
   gamma = jnp.exp(params["gamma_log"])
-  return params["b_re"] * gamma, params["b_im"] * gamma
+  return params["b_re"] * gamma[None, :], params["b_im"] * gamma[None, :]
 
 
 def _lru_readout(params, h, x):
@@ -296,7 +305,7 @@ def lru(hidden_size: int,
     }
 
   def initial_carry(params, batch_shape=()):
-    complex_dtype = jnp.promote_types(params["nu_log"].dtype, jnp.complex64)
+    complex_dtype = _complex_dtype(params["nu_log"].dtype)
     return jnp.zeros(checks.batch_shape(batch_shape) + (state_size,), complex_dtype)
 
   @common.checked_step(common.input_size_of("b_re"))

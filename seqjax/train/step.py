@@ -191,10 +191,15 @@ def make_train_step(loss_fn: LossFn,
     if clash:
       raise ValueError(f"loss_fn metrics must not be named {clash}: the train "
                        f"step reports {RESERVED_METRICS} itself")
-    grad_norm = optax.tree.norm(grads)
+    # optax mixes dtypes on purpose (Adam's ``b1 ** count`` with an int
+    # count, norms summed over bf16 and f32 leaves): it runs under standard
+    # promotion, so a user who turns on strict promotion to check their own
+    # model can still train it.
+    with jax.numpy_dtype_promotion("standard"):
+      grad_norm = optax.tree.norm(grads)
+      updates, new_opt_state = optimizer.update(grads, state.opt_state, state.params)
+      new_params = optax.apply_updates(state.params, updates)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-    updates, new_opt_state = optimizer.update(grads, state.opt_state, state.params)
-    new_params = optax.apply_updates(state.params, updates)
 
     def keep_if_finite(new, old):
       return jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)

@@ -34,7 +34,7 @@ def _inputs(cell, seed=0):
   k_p, k_x, k_c, k_r = jax.random.split(key, 4)
   params = cell.init(k_p, D)
   # Nonzero biases, so that every bias gradient is exercised.
-  params = jax.tree_util.tree_map(lambda a: a + 0.1 * jnp.cos(jnp.arange(a.size).reshape(a.shape)),
+  params = jax.tree_util.tree_map(lambda a: a + 0.1 * jnp.cos(jnp.arange(a.size, dtype=a.dtype).reshape(a.shape)),
                                   params)
   xs = jax.random.normal(k_x, (T, B, D))
   zeros = cell.initial_carry(params, (B,))

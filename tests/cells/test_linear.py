@@ -436,7 +436,6 @@ def test_min_gru_step_shapes():
 
 # Configurations the cell protocol suite (tests/cells/test_protocol.py) runs;
 # builders take the dtype.
-from seqjax.cells.linear import lru, min_gru  # noqa: E402
 
 PROTOCOL_CELLS = {
     "lru": lambda dtype: lru(5, state_size=4, r_min=0.5, r_max=0.95, dtype=dtype),

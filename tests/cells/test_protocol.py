@@ -357,3 +357,15 @@ def test_forward_mode_on_the_fast_path_works_or_names_scan(name):
   _, want = jax.jvp(lambda x: _readout_loss(cell, implementation="scan")(params, x),
                     (xs,), (tangent,))
   _close(got, want, tol=1e-4)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unbatched_runs_without_rank_promotion(name):
+  """Unbatched, every array in a step has the rank of its role: any implicit
+  broadcasting there is a bug (a (H, 1) against a (H,) outer product...).
+  Checked on the step (``implementation="scan"``): a whole-sequence fast path
+  treats time as one more leading axis, where broadcasting a bias is meant."""
+  cell, params, xs = _setup(name, ())
+  with jax.numpy_rank_promotion("raise"):
+    grads = jax.grad(_readout_loss(cell, implementation="scan"))(params, xs)
+  assert all(np.all(np.isfinite(np.asarray(g))) for g in jax.tree_util.tree_leaves(grads))

@@ -127,6 +127,7 @@ def test_restore_places_leaves_on_the_target_sharding(tmp_path):
     assert got.sharding == replicated
 
 
+@pytest.mark.integration  # starts a process
 def test_restore_shards_over_several_devices(tmp_path):
   """Saved replicated on 4 devices, restored batch-sharded, and the other way round."""
   script = textwrap.dedent(f"""

@@ -94,6 +94,7 @@ def test_writes_json_lines_and_tensorboard_scalars(tmp_path):
   assert scalars["valid/accuracy"] == [(2, pytest.approx(0.3, rel=1e-7))]
 
 
+@pytest.mark.integration  # starts a process
 def test_tensorboard_needs_no_tensorflow(tmp_path):
   script = textwrap.dedent(f"""
       import sys

@@ -389,3 +389,23 @@ def test_state_with_aliased_carry_leaves_can_be_donated():
   state, _ = step(state, batch)
   state, metrics = step(state, batch)
   assert bool(metrics["finite"])
+
+
+def test_train_step_runs_under_strict_promotion_with_mixed_dtype_params():
+  """A user checking their model under strict promotion can still train it:
+  the step runs optax (which mixes dtypes) under standard promotion, and the
+  bf16 leaf stays bf16."""
+  params = {**linear_params(), "scale": jnp.ones((), jnp.bfloat16)}
+
+  def loss_fn(params, batch, carry, rng):
+    scale = params["scale"].astype(jnp.float32)
+    return scale * linear_loss(params, batch), (carry, {})
+
+  optimizer = optim.make_optimizer({"name": "adam", "learning_rate": 0.1,
+                                    "clip_global_norm": 1.0}, total_steps=10)
+  with jax.numpy_dtype_promotion("strict"):
+    state = create_train_state(params, optimizer, rng=0)
+    state, metrics = make_train_step(loss_fn, optimizer)(state, linear_batch())
+  assert bool(metrics["finite"])
+  assert state.params["scale"].dtype == jnp.bfloat16
+  assert float(state.params["scale"]) != 1.0
