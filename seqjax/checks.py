@@ -11,7 +11,12 @@ import numpy as np
 
 
 def positive_int(name: str, value: Any) -> int:
-  """Returns ``value`` if it is an integer > 0, else raises ValueError."""
+  """Returns ``value`` if it is an integer > 0, else raises ValueError.
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check; a bool or a non-integer raises TypeError.
+  """
   if isinstance(value, bool) or not isinstance(value, numbers.Integral):
     raise TypeError(f"{name} must be a positive integer, got {value!r} "
                     f"of type {type(value).__name__}")
@@ -21,7 +26,13 @@ def positive_int(name: str, value: Any) -> int:
 
 
 def non_negative_int(name: str, value: Any) -> int:
-  """An int >= 0 from a Python, numpy or 0-d jax integer (not a bool)."""
+  """An int >= 0 from a Python, numpy or 0-d jax integer (not a bool).
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check; a bool or anything ``operator.index`` rejects
+      raises TypeError, a negative integer ValueError.
+  """
   if isinstance(value, (bool, np.bool_)):
     raise TypeError(f"{name} must be an integer, got {value!r}")
   try:
@@ -35,7 +46,12 @@ def non_negative_int(name: str, value: Any) -> int:
 
 
 def positive(name: str, value: Any) -> float:
-  """Returns ``value`` if it is a finite real number > 0, else raises ValueError."""
+  """Returns ``value`` if it is a finite real number > 0, else raises ValueError.
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check; a bool or a non-real raises TypeError.
+  """
   if isinstance(value, bool) or not isinstance(value, numbers.Real):
     raise TypeError(f"{name} must be a positive number, got {value!r}")
   if not value > 0:
@@ -47,7 +63,16 @@ def positive(name: str, value: Any) -> float:
 
 def in_range(name: str, value: Any, low: float, high: float,
              low_open: bool = False) -> float:
-  """Returns ``value`` if ``low (<=|<) value <= high``, else raises ValueError."""
+  """Returns ``value`` if ``low (<=|<) value <= high``, else raises ValueError.
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check; a bool or a non-real raises TypeError.
+    low: the lower bound.
+    high: the upper bound, always allowed.
+    low_open: exclude ``low`` itself (``low < value``); by default it is
+      allowed (``low <= value``).
+  """
   if isinstance(value, bool) or not isinstance(value, numbers.Real):
     raise TypeError(f"{name} must be a number, got {value!r}")
   ok = (low < value if low_open else low <= value) and value <= high
@@ -58,7 +83,13 @@ def in_range(name: str, value: Any, low: float, high: float,
 
 
 def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
-  """Returns ``value`` if it is one of ``choices``, else a ValueError listing them."""
+  """Returns ``value`` if it is one of ``choices``, else a ValueError listing them.
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check.
+    choices: the allowed values.
+  """
   choices = tuple(choices)
   if value not in choices:
     raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -66,7 +97,12 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
 
 
 def float_array(name: str, x: Any) -> None:
-  """Raises TypeError unless ``x`` has a floating (or complex) dtype."""
+  """Raises TypeError unless ``x`` has a floating (or complex) dtype.
+
+  Args:
+    name: the argument's name, given in the error message.
+    x: an array of any shape, or anything ``jnp.result_type`` accepts.
+  """
   dtype = jnp.result_type(x)
   if not (jnp.issubdtype(dtype, jnp.floating)
           or jnp.issubdtype(dtype, jnp.complexfloating)):
@@ -75,12 +111,21 @@ def float_array(name: str, x: Any) -> None:
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
-  """The shape of an array, scalar or nested sequence as a tuple."""
+  """The shape of an array, scalar or nested sequence as a tuple.
+
+  Args:
+    x: the array, scalar (shape ``()``) or nested sequence.
+  """
   return tuple(np.shape(x))
 
 
 def boolean(name: str, value: Any) -> bool:
-  """Returns ``value`` if it is a real boolean (Python or numpy), else raises TypeError."""
+  """Returns ``value`` if it is a real boolean (Python or numpy), else raises TypeError.
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check.
+  """
   if not isinstance(value, (bool, np.bool_)):
     raise TypeError(f"{name} must be True or False, got {value!r} "
                     f"of type {type(value).__name__}")
@@ -88,7 +133,13 @@ def boolean(name: str, value: Any) -> bool:
 
 
 def finite(name: str, value: Any) -> float:
-  """Returns ``value`` as a float if it is a finite real number, else raises."""
+  """Returns ``value`` as a float if it is a finite real number, else raises.
+
+  Args:
+    name: the argument's name, given in the error message.
+    value: the value to check; a bool or a non-real raises TypeError, an
+      infinity or NaN ValueError.
+  """
   if isinstance(value, bool) or not isinstance(value, numbers.Real):
     raise TypeError(f"{name} must be a real number, got {value!r} "
                     f"of type {type(value).__name__}")
@@ -104,9 +155,15 @@ def _key_name(path) -> str:
 def tree_like(name: str, tree: Any, expected: Any) -> None:
   """Raises a one-line error unless ``tree`` has ``expected``'s keys and leaf shapes.
 
-  ``expected`` is a pytree of arrays or ``jax.ShapeDtypeStruct`` (e.g. from
-  ``jax.eval_shape``). The message names the first missing or extra key, or
-  the key whose shape differs, with the shape received and the one expected.
+  The message names the first missing or extra key, or the key whose shape
+  differs, with the shape received and the one expected.
+
+  Args:
+    name: the argument's name (e.g. ``"params"``), given in the error message;
+      a differing leaf is named ``name`` followed by its key path.
+    tree: the pytree to check.
+    expected: a pytree of arrays or ``jax.ShapeDtypeStruct`` (e.g. from
+      ``jax.eval_shape``) with the keys and leaf shapes ``tree`` must have.
   """
   import jax  # local: checks stays importable without initialising a backend
 
@@ -129,7 +186,13 @@ def tree_like(name: str, tree: Any, expected: Any) -> None:
 
 
 def batch_shape(value: Any, name: str = "batch_shape") -> tuple[int, ...]:
-  """``value`` as a tuple of non-negative ints (``()`` means unbatched)."""
+  """``value`` as a tuple of non-negative ints (``()`` means unbatched).
+
+  Args:
+    value: a tuple or list of non-negative ints, e.g. ``(32,)`` or ``()``;
+      anything else raises TypeError.
+    name: the argument's name, given in the error message.
+  """
   if isinstance(value, (tuple, list)) and all(
       isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0
       for d in value):

@@ -192,7 +192,18 @@ def scale_to_spectral_radius(w: jax.Array, radius: float, *,
 
 def spectral(radius: float, base: Initializer | None = None, *,
              method: str = "exact") -> Initializer:
-  """Initialiser: ``base`` (default N(0, 1)) rescaled to spectral radius ``radius``."""
+  """Initialiser: ``base`` (default N(0, 1)) rescaled to spectral radius ``radius``.
+
+  Args:
+    radius: target spectral radius, > 0.
+    base: initialiser ``(key, shape, dtype) -> (H, H)`` drawn before rescaling;
+      ``None`` for N(0, 1).
+    method: how the drawn matrix's radius is computed, as for
+      ``scale_to_spectral_radius``.
+
+  Returns:
+    An initialiser ``(key, shape, dtype=float32) -> (H, H)`` for square shapes.
+  """
   checks.positive("spectral_radius", radius)
   base = base or jax.nn.initializers.normal(1.0)
 

@@ -124,6 +124,12 @@ def dropout_mask(key: PRNGKey, rate: float, shape: tuple[int, ...], dtype) -> Ar
 
   Multiplying activations by it keeps their expectation (Srivastava et al.
   2014); shared by the recurrent layers and the TCN.
+
+  Args:
+    key: PRNG key the kept positions are drawn from.
+    rate: probability of dropping each entry, in [0, 1).
+    shape: shape of the mask, e.g. (T, *B, H).
+    dtype: dtype of the mask.
   """
   keep = jax.random.bernoulli(key, 1.0 - rate, shape)
   return keep.astype(dtype) / jnp.asarray(1.0 - rate, dtype)

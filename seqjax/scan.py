@@ -196,6 +196,11 @@ def check_params(cell: Cell, params: Params, name: str = "params") -> int:
   another cell or a transposed weight fail with a one-line error naming the key,
   the shape received and the shape expected. A square weight stored transposed
   (an RNN's (H, H) ``w_h``) has the right shape and cannot be caught here.
+
+  Args:
+    cell: the cell the parameters are meant for.
+    params: the parameter pytree to check.
+    name: the argument's name, given in the error messages.
   """
   if params is None or not jax.tree_util.tree_leaves(params):
     raise TypeError(f"{name} must be the pytree of arrays returned by cell.init "

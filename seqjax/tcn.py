@@ -51,6 +51,10 @@ def receptive_field(kernel_size: int, levels: int) -> int:
 
   Each block has two convolutions of dilation ``2**i``, each reaching
   ``(k-1) 2**i`` steps further back.
+
+  Args:
+    kernel_size: k, the convolutions' kernel size, > 0.
+    levels: L, the number of residual blocks, > 0.
   """
   kernel_size = checks.positive_int("kernel_size", kernel_size)
   levels = checks.positive_int("levels", levels)

@@ -31,10 +31,23 @@ def test_the_walk_finds_the_cells():
   assert {"seqjax.cells.lstm.lstm", "seqjax.scan.unroll", "seqjax.layers.stacked"} <= set(PUBLIC)
 
 
+def _undocumented_params(obj):
+  """Parameters of the function `obj` (bar self/cls and `_`-names) its docstring never names."""
+  doc = inspect.getdoc(obj) or ""
+  params = [p for p in inspect.signature(obj).parameters
+            if p not in ("self", "cls") and not p.startswith("_")]
+  return [p for p in params if not re.search(rf"(?<![\w.]){re.escape(p)}(?!\w)", doc)]
+
+
 @pytest.mark.parametrize("name", sorted(PUBLIC))
 def test_has_docstring(name):
-  doc = inspect.getdoc(PUBLIC[name]) or ""
+  obj = PUBLIC[name]
+  doc = inspect.getdoc(obj) or ""
   assert len(doc) >= 20, f"{name} needs a docstring"
+  if inspect.isclass(obj):
+    return
+  missing = _undocumented_params(obj)
+  assert missing == [], f"{name}: docstring never names parameters {missing}"
 
 
 CELL_FACTORIES = [n for n, obj in PUBLIC.items()

@@ -22,7 +22,17 @@ _ACTIVATIONS = {
 
 
 def activation(name: ActivationLike, argument: str = "activation") -> Callable:
-  """Resolves an activation given by name (tanh, relu, sigmoid, identity, softsign) or callable."""
+  """Resolves an activation given by name (tanh, relu, sigmoid, identity, softsign) or callable.
+
+  Args:
+    name: one of those names, or a callable ``(*B, H) -> (*B, H)``, which is
+      returned unchanged.
+    argument: the argument name the ValueError for an unknown ``name`` gives
+      (e.g. ``"activation"`` or ``"output_activation"``).
+
+  Returns:
+    The activation function.
+  """
   if callable(name):
     return name
   checks.one_of(argument, name, tuple(_ACTIVATIONS))
@@ -30,7 +40,12 @@ def activation(name: ActivationLike, argument: str = "activation") -> Callable:
 
 
 def activation_name(fn: ActivationLike) -> str:
-  """The name an activation is shown by in a cell's ``name`` ("custom" if unnamed)."""
+  """The name an activation is shown by in a cell's ``name`` ("custom" if unnamed).
+
+  Args:
+    fn: an activation as ``activation`` accepts it: a name, returned as is, or
+      a callable, shown by its ``__name__``.
+  """
   return fn if isinstance(fn, str) else getattr(fn, "__name__", "custom")
 
 
@@ -53,7 +68,14 @@ def dense_params(keys, input_size: int, hidden_size: int, kernel_init, recurrent
                  bias_init, dtype) -> dict:
   """``{"w_x": (D, H), "w_h": (H, H), "b": (H,)}`` of the single-matrix cells.
 
-  ``keys`` are the three PRNG keys for ``w_x``, ``w_h`` and ``b``.
+  Args:
+    keys: the three PRNG keys for ``w_x``, ``w_h`` and ``b``, in that order.
+    input_size: D, the size of the inputs' feature axis.
+    hidden_size: H, the size of the hidden state.
+    kernel_init: initialiser ``(key, shape, dtype) -> array`` of ``w_x`` (D, H).
+    recurrent_init: initialiser ``(key, shape, dtype) -> array`` of ``w_h`` (H, H).
+    bias_init: initialiser ``(key, shape, dtype) -> array`` of ``b`` (H,).
+    dtype: the dtype passed to all three initialisers.
   """
   k_x, k_h, k_b = keys
   return {

@@ -234,6 +234,15 @@ def lstm_recurrence(forget_bias: float, coupled: bool) -> Recurrence:
     da_f = dc * c_{t-1} * f (1 - f)        (CIFG: dc * (c_{t-1} - g) * f (1 - f))
     da_g = dc * i * (1 - g^2)
     dc_{t-1} = dc * f  (+ the recurrent product's da W_h^T for dh_{t-1})
+
+  Args:
+    forget_bias: constant added to the forget gate's pre-activation,
+      f = sigmoid(a_f + forget_bias).
+    coupled: True for the CIFG LSTM: a is split into 3 gate blocks (f, g, o),
+      (*B, 3H), and i = 1 - f; False for 4 blocks (i, f, g, o), (*B, 4H).
+
+  Returns:
+    The ``Recurrence``, with carry ``(h, c)`` of (*B, H) arrays.
   """
   num_gates = 3 if coupled else 4
 
@@ -313,6 +322,12 @@ def rnn_recurrence(activation: str) -> Recurrence:
 
   Backward: da = dh_t * act'(a), from the output alone: 1 - h_t^2 for tanh,
   [h_t > 0] for relu.
+
+  Args:
+    activation: act, ``"tanh"`` or ``"relu"`` (another name raises KeyError).
+
+  Returns:
+    The ``Recurrence``, with carry ``(h,)`` of a (*B, H) array.
   """
   act = {"tanh": jnp.tanh, "relu": jax.nn.relu}[activation]
 

@@ -93,5 +93,9 @@ def copy_memory_baseline(blank_length: int, copy_length: int = 10) -> float:
 
   Predict a blank until the recall phase, then a uniform guess over the 8
   symbols (the Table 1 LSTM of Bai et al. sits at this value for T=1000).
+
+  Args:
+    blank_length: T, as for ``copy_memory``.
+    copy_length: c, the number of symbols to remember, as for ``copy_memory``.
   """
   return copy_length * math.log(8) / (blank_length + 2 * copy_length)

@@ -62,7 +62,14 @@ def check_ids(ids: Any, size: int) -> np.ndarray:
 
 def vocab_to_json(kind: str, field: str, entries: tuple, unk_id: int) -> str:
   """The JSON of a vocabulary class ``kind`` (e.g. ``"CharVocab"``) whose
-  entries are stored under ``field``."""
+  entries are stored under ``field``.
+
+  Args:
+    kind: the vocabulary class's name, stored as the format ``"seqjax.<kind>"``.
+    field: the JSON key the entries are stored under (e.g. ``"chars"``).
+    entries: the entry of each id, stored as a list.
+    unk_id: the id of the unknown entry, stored under ``"unk_id"``.
+  """
   return json.dumps({"format": f"seqjax.{kind}", "version": _VERSION,
                      field: list(entries), "unk_id": unk_id}, ensure_ascii=True)
 
@@ -70,8 +77,14 @@ def vocab_to_json(kind: str, field: str, entries: tuple, unk_id: int) -> str:
 def vocab_from_json(s: str, kind: str, field: str) -> tuple[tuple, Any]:
   """``(entries, unk_id)`` from the JSON ``vocab_to_json`` wrote for ``kind``.
 
+  Args:
+    s: the JSON string.
+    kind: the vocabulary class's name (e.g. ``"CharVocab"``) it must be for.
+    field: the JSON key the entries were stored under (e.g. ``"chars"``).
+
   Raises:
-    ValueError: if ``s`` is not such a JSON string.
+    ValueError: if ``s`` is not such a JSON string, or ``field`` does not hold
+      a list.
   """
   form = f"seqjax.{kind}"
   try:

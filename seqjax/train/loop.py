@@ -68,7 +68,18 @@ class NonFiniteError(FloatingPointError):
 
 
 def evaluate(task: Task, params: Params, eval_step, mesh, split: str) -> dict[str, float]:
-  """Runs ``task.eval_batches[split]`` once; returns ``task.summarize`` of the sums."""
+  """Runs ``task.eval_batches[split]`` once; returns ``task.summarize`` of the sums.
+
+  Args:
+    task: the task whose evaluation batches (and ``init_carry``) are used.
+    params: the parameters to evaluate.
+    eval_step: ``eval_step(params, batch, carry) -> (metrics, new_carry)``, as
+      ``seqjax.train.step.make_eval_step`` builds; its carry is chained from
+      batch to batch, starting from ``task.init_carry`` (or ``None``).
+    mesh: the mesh (``seqjax.train.sharding.make_mesh``) over which each batch
+      and the initial carry are sharded along the batch axis.
+    split: the key of ``task.eval_batches`` to run, e.g. ``"validation"``.
+  """
   carry = None
   if task.init_carry is not None:
     carry = sharding.shard_batch(mesh, task.init_carry(params, task.eval_batch_size))
@@ -102,6 +113,13 @@ def train_and_evaluate(config, workdir: str | os.PathLike, task: Task,
   metrics, the step reached, ``num_steps``, what stopped the run (``null``,
   ``"the time limit"``, ``"the target"``, a signal) and the seconds spent
   training, summed over resumed runs.
+
+  Args:
+    config: the run's config (an ``ml_collections.ConfigDict``), fields above.
+    workdir: directory of the checkpoints, metrics files and ``final.json``.
+    task: the ``Task`` to train.
+    log: called with each message line (resumption, metrics, progress,
+      stopping); ``print`` by default.
 
   Returns:
     ``(metrics, params)``: the final evaluation, ``{"<split>/<name>": value}``
@@ -355,6 +373,18 @@ def restore_params(config, workdir: str | os.PathLike, init_params, init_carry=N
 
   ``init_params`` and ``init_carry`` are those of the run's ``Task``: they give
   the structure the checkpoint is restored into.
+
+  Args:
+    config: the config the run was trained with; its ``seed``, ``optimizer``,
+      ``num_steps`` and ``batch_size`` rebuild the structure of the training
+      state, and ``checkpoint_every`` and ``keep_checkpoints`` the checkpointer.
+    workdir: the run's directory; checkpoints are read from
+      ``<workdir>/checkpoints``.
+    init_params: the ``Task``'s ``key -> params``.
+    init_carry: the ``Task``'s ``(params, batch_size) -> carry``, or ``None``.
+
+  Returns:
+    ``(params, step)``: the restored parameters and the step they were saved at.
 
   Raises:
     FileNotFoundError: there is no checkpoint in ``workdir``.
