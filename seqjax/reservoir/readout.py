@@ -40,10 +40,7 @@ import numpy as np
 from seqjax import checks
 from seqjax.types import Array, Params
 
-try:  # Optional: without it the host LAPACK runs with its default threads.
-  import threadpoolctl
-except ImportError:  # pragma: no cover - depends on the environment
-  threadpoolctl = None
+import threadpoolctl
 
 
 @contextlib.contextmanager
@@ -60,16 +57,12 @@ def blas_thread_limit(threads: int = 1) -> Iterator[None]:
   ``fit_readout`` and ``seqjax.reservoir.sweep.sweep`` therefore run their
   solve inside this block and wait for it to finish before leaving; code
   that calls them under its own ``jax.jit`` can wrap the call (and a
-  ``jax.block_until_ready``) the same way. Uses ``threadpoolctl``, and does
-  nothing when it is not installed.
+  ``jax.block_until_ready``) the same way. Uses ``threadpoolctl``.
 
   Args:
     threads: the number of threads, > 0.
   """
   threads = checks.positive_int("threads", threads)
-  if threadpoolctl is None:
-    yield
-    return
   with threadpoolctl.threadpool_limits(limits=threads, user_api="blas"):
     yield
 
@@ -284,7 +277,7 @@ def fit_readout(inputs: Array,
   O(N (F + O)^2) for N fitted steps, that of forming the Gram matrix.
 
   Called eagerly, the solve runs under ``blas_thread_limit()`` (one host
-  BLAS thread, when ``threadpoolctl`` is installed), which keeps it fast on a
+  BLAS thread), which keeps it fast on a
   busy machine, and returns when it is done. Jittable; under ``jax.jit``
   ``washout`` and ``bias`` must be static (``jax.jit(fit_readout,
   static_argnames=("washout", "bias"))``), while ``ridge`` may be traced (and

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import threadpoolctl
 
 from seqjax.cells.esn import esn
 from seqjax.reservoir.readout import (ReadoutFactor, RLSState, blas_thread_limit, factor_readout,
@@ -205,7 +206,6 @@ def test_fewer_rows_than_features():
 
 
 def test_blas_thread_limit_bounds_the_host_blas():
-  threadpoolctl = pytest.importorskip("threadpoolctl")
   jax.block_until_ready(jnp.linalg.qr(jnp.eye(3)))  # loads the LAPACK that JAX uses
   before = [info["num_threads"] for info in threadpoolctl.threadpool_info()
             if info["user_api"] == "blas"]
