@@ -3,22 +3,20 @@
 import os
 import pathlib
 
-import jax
-import pytest
-
 # Compiled programs are cached on disk between runs (and shared with the
 # processes tests start, through the environment): a second run of the cell
 # protocol suite's LSTM and GRU cases took 36 s instead of 124 s on 2 cores.
-# SEQJAX_TEST_JAX_CACHE="" turns it off.
+# SEQJAX_TEST_JAX_CACHE="" turns it off. Set before JAX is imported, which
+# reads these variables as its defaults.
 _CACHE = os.environ.setdefault(
     "SEQJAX_TEST_JAX_CACHE", str(pathlib.Path(__file__).resolve().parents[1] / ".jax_cache"))
 if _CACHE:
   os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-  jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
-  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 # Tests compare against float64 references where they ask for it explicitly
 # (``with jax.enable_x64(True)``); everything else runs in float32, as users do.
