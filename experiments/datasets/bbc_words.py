@@ -69,7 +69,6 @@ reads the cache (``load_bbc_words`` about 0.15 s in all).
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 import re
 from typing import Mapping, Optional, Sequence
@@ -191,14 +190,8 @@ def _decode(source: bytes) -> str:
 
 def _split_of(names: Sequence[str]) -> np.ndarray:
   """Split index (0 train, 1 validation, 2 test) of each distinct article."""
-  order = sorted(range(len(names)), key=lambda i: hashlib.sha256(
-      f"{SPLIT_SEED}:{names[i]}".encode()).digest())
-  num_validation = round(VALIDATION_FRACTION * len(names))
-  num_test = round(TEST_FRACTION * len(names))
-  split = np.zeros(len(names), dtype=np.int8)
-  split[order[:num_validation]] = 1
-  split[order[num_validation:num_validation + num_test]] = 2
-  return split
+  return packaged.split_by_hash(names, round(VALIDATION_FRACTION * len(names)),
+                                round(TEST_FRACTION * len(names)), SPLIT_SEED)
 
 
 def _tokenize_corpus(sources: Mapping[str, bytes]) -> dict[str, np.ndarray]:

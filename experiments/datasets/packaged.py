@@ -29,7 +29,7 @@ import sys
 import tempfile
 import warnings
 import zipfile
-from typing import Any, Collection, Mapping, NamedTuple, Optional, Union
+from typing import Any, Collection, Mapping, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -186,3 +186,32 @@ def read_npz(path: pathlib.Path, keys: Collection[str]) -> Optional[dict[str, np
       return {key: data[key] for key in keys}
   except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
     return None
+
+
+def split_by_hash(names: Sequence[str], num_validation: int, num_test: int,
+                  seed: int = 0) -> np.ndarray:
+  """A seeded split that depends on no library's random generator.
+
+  The items are ordered by the SHA-256 hash of ``"<seed>:<name>"``; the first
+  ``num_validation`` go to validation, the next ``num_test`` to test, the
+  rest to training. An item's split depends only on its name, the seed and
+  the counts, never on the order it was read in.
+
+  Args:
+    names: a distinct name per item (a file name, a text's own hash).
+    num_validation: items in validation, >= 0.
+    num_test: items in test, >= 0.
+    seed: the split's seed.
+
+  Returns:
+    int8 (N,): 0 train, 1 validation, 2 test.
+  """
+  if num_validation < 0 or num_test < 0 or num_validation + num_test > len(names):
+    raise ValueError(f"num_validation ({num_validation}) and num_test ({num_test}) must be "
+                     f">= 0 and together at most the {len(names)} items")
+  order = sorted(range(len(names)), key=lambda i: hashlib.sha256(
+      f"{seed}:{names[i]}".encode()).digest())
+  split = np.zeros(len(names), dtype=np.int8)
+  split[order[:num_validation]] = 1
+  split[order[num_validation:num_validation + num_test]] = 2
+  return split

@@ -22,7 +22,9 @@ def test_every_loader_file_is_registered():
 def test_protocol(name):
   module = datasets.module(name)
   assert isinstance(module.SOURCE, packaged.Source)
-  assert module.KIND in ("text", "images", "piano_rolls", "series")
+  assert module.KIND in ("text", "images", "piano_rolls", "series", "documents", "corpus")
+  if module.KIND == "documents":
+    assert isinstance(module.CLASSES, tuple) and len(module.CLASSES) >= 2
   assert callable(module.load)
   if module.KIND == "text":
     assert module.UNIT in ("character", "byte", "word")
