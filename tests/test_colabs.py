@@ -11,7 +11,8 @@ import re
 import pytest
 
 COLABS = sorted((pathlib.Path(__file__).resolve().parents[1] / "colabs").glob("*.ipynb"))
-SMALL = {"steps": "20", "length": "8", "hidden_size": "8"}
+SMALL = {"steps": "20", "length": "8", "hidden_size": "8", "max_documents": "1500",
+         "epochs": "1"}
 
 
 def _code(notebook):

