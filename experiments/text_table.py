@@ -65,7 +65,7 @@ def markdown(rows: list[tuple[str, dict]], datasets: list[str]) -> str:
     for d in datasets:
       r = results.get(d)
       if not r or "metrics" not in r:
-        cells.append("n/a" if r is None else "failed")
+        cells.append("n/a" if r is None else "not run" if r.get("missing") else "failed")
         continue
       cut = "" if r.get("step") == r.get("num_steps") else f", {r['step']}/{r['num_steps']} steps"
       cells.append(f"{100 * r['metrics']['test/accuracy']:.1f}% "

@@ -71,8 +71,11 @@ def test_markdown_table_marks_missing_and_cut_runs():
   done = {"metrics": {"test/accuracy": 0.9012}, "train_seconds": 90.0, "step": 10,
           "num_steps": 10}
   cut = dict(done, step=5)
-  text = text_table.markdown([("fastText", {"imdb": done, "rt": cut, "bbc": None})],
+  text = text_table.markdown([("fastText", {"imdb": done, "rt": cut, "bbc": None}),
+                              ("BiGRU", {"imdb": {"missing": True}, "rt": {"failed": 1},
+                                         "bbc": done})],
                              ["imdb", "rt", "bbc"])
   row = text.splitlines()[2]
   assert "90.1% (1.5)" in row and "5/10 steps" in row and "n/a" in row
+  assert text.splitlines()[3].split(" | ")[1:3] == ["not run", "failed"]
   json.dumps(text)
