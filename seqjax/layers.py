@@ -87,7 +87,8 @@ def _dropout_rate(name: str, value: Any) -> float:
   return float(value)
 
 
-def _as_layer(value: Any, argument: str) -> Layer:
+def as_layer(value: Any, argument: str = "layer") -> Layer:
+  """``value`` as a ``Layer``: a Layer as is, a Cell lifted by ``recurrent``; else TypeError."""
   if isinstance(value, Layer):
     return value
   if isinstance(value, Cell):
@@ -319,7 +320,7 @@ def bidirectional(forward: CellOrLayer,
       a direction that already runs right to left (``Layer.reverse``).
   """
   checks.one_of("merge", merge, ("concat", "sum"))
-  fwd = _as_layer(forward, "forward")
+  fwd = as_layer(forward, "forward")
   backward = forward if backward is None else backward
   for argument, layer in (("forward", forward), ("backward", backward)):
     if isinstance(layer, Layer) and layer.reverse:
@@ -330,7 +331,7 @@ def bidirectional(forward: CellOrLayer,
     bwd = recurrent(backward, reverse=True)
     passes_rate = _accepts_recurrent_dropout(fwd)
   else:
-    backward = _as_layer(backward, "backward")
+    backward = as_layer(backward, "backward")
     bwd = _time_reversed(backward)
     passes_rate = _accepts_recurrent_dropout(fwd) and _accepts_recurrent_dropout(backward)
   if merge == "sum" and fwd.output_size != bwd.output_size:
@@ -441,7 +442,7 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
   """
   if isinstance(layers, (Cell, Layer)):
     count = 1 if num_layers is None else checks.positive_int("num_layers", num_layers)
-    members = [_as_layer(layers, "layers")] * count
+    members = [as_layer(layers, "layers")] * count
   elif isinstance(layers, Sequence) and not isinstance(layers, str):
     if len(layers) == 0:
       raise ValueError("layers must hold at least one Cell or Layer, got an empty sequence")
@@ -449,7 +450,7 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
         "num_layers", num_layers) != len(layers):
       raise ValueError(f"num_layers must equal len(layers)={len(layers)} when "
                        f"layers is a sequence, got num_layers={num_layers}")
-    members = [_as_layer(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
+    members = [as_layer(layer, f"layers[{i}]") for i, layer in enumerate(layers)]
   else:
     raise TypeError(f"layers must be a Cell, a Layer or a sequence of them, "
                     f"got {type(layers).__name__}")
@@ -543,3 +544,36 @@ def stacked(layers: Union[CellOrLayer, Sequence[CellOrLayer]],
   return Layer(init, initial_carry, apply, output_size,
                f"stacked({inner}, {', '.join(options)})",
                any(layer.reverse for layer in members))
+
+
+def residual(layer: CellOrLayer) -> Layer:
+  """A layer whose outputs are added to its inputs: ``ys = xs + layer(xs)``.
+
+  Residual connections between deep recurrent layers as in GNMT (Wu et al.
+  2016, https://arxiv.org/abs/1609.08144, from the third encoder layer on).
+  ``apply(params, xs, carry=None, **kwargs)`` is the wrapped layer's, with
+  ``xs`` ``(*B, T, D)`` -> ``ys`` ``(*B, T, D)``; on masked steps the wrapped
+  layer's output is replaced by zeros, so ``ys`` equals ``xs`` there. Params
+  and carry are the wrapped layer's.
+
+  Args:
+    layer: a ``Cell`` (lifted with ``recurrent``) or ``Layer`` whose output
+      size must equal its input size D (checked by ``init``).
+  """
+  inner = as_layer(layer, "layer")
+
+  def init(key, input_size):
+    if input_size != inner.output_size:
+      raise ValueError(f"input_size must equal the wrapped layer's output size "
+                       f"{inner.output_size} for a residual connection, got {input_size}")
+    return inner.init(key, input_size)
+
+  def apply(params, xs, carry=None, *, mask=None, **kwargs):
+    carry, ys = inner.apply(params, xs, carry, mask=mask, **kwargs)
+    if mask is not None:
+      keep = jnp.expand_dims(jnp.asarray(mask, bool), -1)  # mask is in xs' layout
+      ys = jnp.where(keep, ys, jnp.zeros((), ys.dtype))
+    return carry, xs + ys
+
+  return Layer(init, inner.initial_carry, apply, inner.output_size,
+               f"residual({inner.name})", inner.reverse)

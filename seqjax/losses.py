@@ -33,7 +33,8 @@ def _weights(mask: Optional[Array], shape: tuple[int, ...], name: str) -> Array:
 
 
 def cross_entropy(logits: Array, targets: Array,
-                  mask: Optional[Array] = None) -> tuple[Array, Array]:
+                  mask: Optional[Array] = None, *,
+                  label_smoothing: float = 0.0) -> tuple[Array, Array]:
   """Summed negative log-likelihood of integer targets under softmax(logits).
 
   Equations, per item ``i`` of ``(*B, T)``::
@@ -41,10 +42,16 @@ def cross_entropy(logits: Array, targets: Array,
     nll_i = -log softmax(logits_i)[targets_i] = logsumexp(logits_i) - logits_i[targets_i]
     total = sum_i m_i nll_i,   count = sum_i m_i
 
+  With ``label_smoothing = eps`` the target distribution is ``(1 - eps)
+  onehot + eps / V`` (Szegedy et al. 2016, as ``optax.smooth_labels``)::
+
+    nll_i = (1 - eps) (-log p_i[targets_i]) + eps mean_v (-log p_i[v])
+
   Args:
     logits: (*B, T, V) (any leading axes; the last is the classes).
     targets: (*B, T) int ids in ``[0, V)``.
     mask: optional (*B, T) booleans (or 0/1); False items are not counted.
+    label_smoothing: eps in [0, 1).
 
   Returns:
     ``(total, count)``, float32 scalars, in nats; the mean NLL is
@@ -55,9 +62,15 @@ def cross_entropy(logits: Array, targets: Array,
   if targets.shape != logits.shape[:-1]:
     raise ValueError(f"targets must have shape {logits.shape[:-1]} (the logits' without the "
                      f"class axis), got {targets.shape}")
-  log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  if not 0.0 <= label_smoothing < 1.0:
+    raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+  # bf16/f16 logits are reduced in float32; float64 ones (gradient checks) stay.
+  wide = jnp.issubdtype(logits.dtype, jnp.floating) and jnp.finfo(logits.dtype).bits >= 32
+  log_probs = jax.nn.log_softmax(logits.astype(logits.dtype if wide else jnp.float32), axis=-1)
   nll = -jnp.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-  weights = _weights(mask, nll.shape, "cross_entropy")
+  if label_smoothing:
+    nll = (1.0 - label_smoothing) * nll - label_smoothing * jnp.mean(log_probs, axis=-1)
+  weights = _weights(mask, nll.shape, "cross_entropy").astype(nll.dtype)
   return jnp.sum(nll * weights), jnp.sum(weights)
 
 
