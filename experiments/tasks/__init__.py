@@ -22,8 +22,8 @@ comes from ``bodies.build_body(config.model)``.
 """
 
 from experiments.tasks import (adding, char_lm, copy_memory, esn, mnist, music,
-                               text_classification)
+                               text_classification, translation)
 
 TASKS = {"adding": adding, "char_lm": char_lm, "copy_memory": copy_memory, "esn": esn,
          "mnist": mnist, "music": music,
-         "text_classification": text_classification}
+         "text_classification": text_classification, "translation": translation}

@@ -1,8 +1,8 @@
-"""Tests for seqjax.data.text.tokenize, against a hand-written splitter."""
+"""Tests for seqjax.data.text: tokenize (against a hand-written splitter), word_punct_tokenize, detokenize."""
 
 import pytest
 
-from seqjax.data.text import tokenize
+from seqjax.data.text import detokenize, tokenize, word_punct_tokenize
 
 
 def _reference(text):
@@ -47,3 +47,46 @@ def test_examples_and_bad_input():
   assert tokenize("It's 2 GOOD.<br />Really") == ["it's", "2", "good", "really"]
   with pytest.raises(TypeError, match="text"):
     tokenize(b"bytes")
+
+
+def test_word_punct_tokenize_splits_spanish_punctuation_and_keeps_accents():
+  text = "¿Qué hizo el niño? ¡Mañana, señor! Está aquí (dijo)."
+  assert word_punct_tokenize(text) == [
+      "¿", "qué", "hizo", "el", "niño", "?", "¡", "mañana", ",", "señor", "!", "está",
+      "aquí", "(", "dijo", ")", "."]
+  assert word_punct_tokenize("ÁNGEL Ñandú", lower=False) == ["ÁNGEL", "Ñandú"]
+  # One inner apostrophe, straight or curly, stays in the word; other marks stand alone.
+  assert word_punct_tokenize("The LORD’s day, don't... 1,000 sons’") == [
+      "the", "lord’s", "day", ",", "don't", ".", ".", ".", "1", ",", "000", "sons", "’"]
+  # A combining accent (e + U+0301) is one letter, as the composed é.
+  assert word_punct_tokenize("cafe\u0301") == ["café"]
+  assert word_punct_tokenize("  \n") == []
+
+
+@pytest.mark.parametrize("text", [
+    "¿Qué hizo el niño? ¡Mañana, señor! Está aquí (dijo).",
+    "Y dijo Dios: Sea la luz: y fué la luz.",
+    "And God said, Let there be light: and there was light.",
+    "The LORD’s house at Beer-sheba; the sons’ wives [all] went—so it is {sic}.",
+    'He said "go away" and \'stay\', fine/ok, 50% done…',
+    "«Hola», dijo “él”.",
+])
+def test_detokenize_inverts_word_punct_tokenize_up_to_whitespace(text):
+  tokens = word_punct_tokenize(text)
+  assert detokenize(tokens) == " ".join(text.lower().split())
+  assert detokenize(word_punct_tokenize(text, lower=False)).lower() == detokenize(tokens)
+
+
+def test_detokenize_examples_and_bad_input():
+  assert detokenize(["¿", "qué", "dijo", "noé", "?"]) == "¿qué dijo noé?"
+  assert detokenize(["beer", "-", "sheba", ",", "(", "sic", ")"]) == "beer-sheba, (sic)"
+  assert detokenize([]) == ""
+  # Documented limits: spaced hyphens close up, a straight quote alternates.
+  assert detokenize(word_punct_tokenize("a - b")) == "a-b"
+  assert detokenize(word_punct_tokenize("the Joneses' house")) == "the joneses 'house"
+  with pytest.raises(TypeError, match="tokens"):
+    detokenize("a string")
+  with pytest.raises(TypeError, match="tokens"):
+    detokenize(["a", 1])
+  with pytest.raises(TypeError, match="text"):
+    word_punct_tokenize(b"bytes")

@@ -24,7 +24,7 @@ def test_protocol(name):
   # A corpus combining several packages names each one (english.py).
   sources = module.SOURCES.values() if hasattr(module, "SOURCES") else [module.SOURCE]
   assert all(isinstance(source, packaged.Source) for source in sources)
-  assert module.KIND in ("text", "images", "piano_rolls", "series", "documents", "corpus")
+  assert module.KIND in ("text", "images", "piano_rolls", "series", "documents", "corpus", "parallel")
   if module.KIND == "documents":
     assert isinstance(module.CLASSES, tuple) and len(module.CLASSES) >= 2
   assert callable(module.load)
