@@ -88,7 +88,12 @@ def _dropout_rate(name: str, value: Any) -> float:
 
 
 def as_layer(value: Any, argument: str = "layer") -> Layer:
-  """``value`` as a ``Layer``: a Layer as is, a Cell lifted by ``recurrent``; else TypeError."""
+  """``value`` as a ``Layer``: a Layer as is, a Cell lifted by ``recurrent``.
+
+  Args:
+    value: a ``Cell`` or ``Layer``.
+    argument: the caller's argument name, for the TypeError raised otherwise.
+  """
   if isinstance(value, Layer):
     return value
   if isinstance(value, Cell):

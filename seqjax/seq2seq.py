@@ -483,6 +483,7 @@ def sequence_loss(model: Seq2Seq, params: Params, source: Array, target: Array, 
   Returns:
     ``(total, count)`` float32 scalars (nats, tokens).
   """
+  check_targets(target, target_mask, model.eos_id)
   logits, _ = model.apply(params, source, shift_right(target, model.bos_id),
                           source_mask=source_mask, target_mask=target_mask, key=key,
                           training=training, teacher_prob=teacher_prob, sampling=sampling)
@@ -490,6 +491,29 @@ def sequence_loss(model: Seq2Seq, params: Params, source: Array, target: Array, 
   if target_mask is not None:
     target = jnp.where(jnp.asarray(target_mask, bool), target, 0)
   return losses.cross_entropy(logits, target, target_mask, label_smoothing=label_smoothing)
+
+
+def check_targets(target: Array, target_mask: Optional[Array], eos_id: int) -> None:
+  """Raises ValueError if a concrete target row's last real token is not ``eos_id``.
+
+  A model trained on targets without EOS never learns to stop: decoding then
+  runs to the length limit. Traced arrays (inside ``jit``) are not checked.
+
+  Args:
+    target: (*B, U) ids; target_mask: (*B, U) booleans or None (all real).
+    eos_id: the end-of-sequence id.
+  """
+  if isinstance(target, jax.core.Tracer) or isinstance(target_mask, jax.core.Tracer):
+    return
+  target = np.asarray(target)
+  mask = np.ones(target.shape, bool) if target_mask is None else np.asarray(target_mask, bool)
+  lengths = mask.sum(-1)
+  last = np.take_along_axis(target, np.maximum(lengths - 1, 0)[..., None], -1)[..., 0]
+  bad = np.argwhere((lengths > 0) & (last != eos_id))
+  if bad.size:
+    raise ValueError(f"target rows must end with eos_id={eos_id} (on their last real "
+                     f"position); row {tuple(int(i) for i in bad[0])} ends with "
+                     f"{int(last[tuple(bad[0])])}")
 
 
 def teacher_forcing_schedule(step: Any, decay: str, *, k: float, c: float = 0.0,
@@ -529,6 +553,6 @@ def teacher_forcing_schedule(step: Any, decay: str, *, k: float, c: float = 0.0,
 
 
 __all__ = ["BRIDGES", "DECAYS", "DecoderState", "Encoded", "SAMPLINGS", "Seq2Seq",
-           "encoder_decoder", "reverse_valid", "sequence_loss", "shift_right",
+           "check_targets", "encoder_decoder", "reverse_valid", "sequence_loss", "shift_right",
            "teacher_forcing_schedule"]
 del math, attention_lib

@@ -230,3 +230,16 @@ def test_bad_arguments():
                 teacher_prob=jnp.zeros(2))
   with pytest.raises(ValueError, match="ids"):
     model.encode(params, jnp.array([[1, 9]]))  # unknown source id
+
+
+def test_targets_without_eos_are_refused():
+  model = _model()
+  params = model.init(jax.random.key(0))
+  source, mask, target, target_mask = _batch()
+  no_eos = target.copy()
+  no_eos[1, 1] = 5  # the second row's last real token
+  with pytest.raises(ValueError, match=r"target rows must end with eos_id=2.*row \(1,\)"):
+    seq2seq.sequence_loss(model, params, source, no_eos, source_mask=mask,
+                          target_mask=target_mask)
+  seq2seq.check_targets(target, target_mask, 2)  # well-formed: no error
+  seq2seq.check_targets(np.zeros((1, 3), np.int32), np.zeros((1, 3), bool), 2)  # empty row

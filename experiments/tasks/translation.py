@@ -249,9 +249,50 @@ def _synthetic_split(config, split: str) -> dict[str, np.ndarray]:
                           config.data.eval_size)
 
 
+VOCAB_FILES = {"source": "source_vocab.json", "target": "target_vocab.json"}
+
+
+def check_vocabularies(workdir, vocabs: dict[str, WordVocab]) -> None:
+  """Saves the run's vocabularies in ``workdir``, or checks them against those saved there.
+
+  A checkpoint's embedding rows mean the words of the vocabulary it was
+  trained with; resuming or decoding with vocabularies built from other data
+  (another corpus version, ``max_pairs``, vocabulary size) would silently
+  scramble them.
+
+  Raises:
+    ValueError: naming the side whose saved vocabulary differs.
+  """
+  root = pathlib.Path(workdir)
+  for side, vocab in vocabs.items():
+    path = root / VOCAB_FILES[side]
+    if path.exists():
+      saved = WordVocab.from_json(path.read_text())
+      if saved != vocab:
+        raise ValueError(
+            f"the {side} vocabulary built from the data ({vocab.size} ids) differs from the one "
+            f"the run in {root} was trained with ({saved.size} ids, {path}): use the same "
+            f"config.data, or another --workdir")
+    else:
+      root.mkdir(parents=True, exist_ok=True)
+      tmp = path.with_suffix(".tmp")
+      tmp.write_text(vocab.to_json())
+      os.replace(tmp, path)
+
+
+def load_vocabularies(workdir) -> tuple[WordVocab, WordVocab]:
+  """The ``(source, target)`` vocabularies a Bible run saved in ``workdir``."""
+  root = pathlib.Path(workdir)
+  missing = [f for f in VOCAB_FILES.values() if not (root / f).exists()]
+  if missing:
+    raise FileNotFoundError(f"workdir must hold a translation run's vocabularies; {root} lacks "
+                            f"{', '.join(missing)}")
+  return tuple(WordVocab.from_json((root / VOCAB_FILES[s]).read_text())
+               for s in ("source", "target"))
+
+
 def build(config, workdir):
   """``(Task, extras)`` for ``seqjax.train.loop`` (see ``experiments.tasks.training``)."""
-  del workdir
   data = config.data
   if data.dataset in SYNTHETIC:
     v = synthetic.SEQ2SEQ_TOKENS
@@ -271,6 +312,8 @@ def build(config, workdir):
     extras = {"model": model.name, "held": held, "source_vocab": None, "target_vocab": None}
   else:
     src_vocab, tgt_vocab, splits = load_bible(config)
+    if workdir is not None:
+      check_vocabularies(workdir, {"source": src_vocab, "target": tgt_vocab})
     model = build_model(config, src_vocab.size, tgt_vocab.size)
     buckets = tuple(sorted(set(b for b in data.buckets if b < data.max_eval_tokens))) + (
         data.max_eval_tokens,)

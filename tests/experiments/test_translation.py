@@ -124,6 +124,23 @@ def test_quick_bible_run_writes_translations_and_bleu(tmp_path):
   assert (tmp_path / "attention.png").exists()
   points = translation_table.bleu_by_length(tmp_path / "translations_test_greedy.tsv")
   assert points and all(0 <= bleu <= 100 and n > 0 for _, bleu, n in points)
+  # The CLI's translate: the checkpoint, the saved vocabularies, unknown words.
+  from experiments import translate
+  from seqjax.train.loop import restore_params
+  source_vocab, target_vocab = task.load_vocabularies(tmp_path)
+  model = task.build_model(config, source_vocab.size, target_vocab.size)
+  params, step = restore_params(config, tmp_path, model.init)
+  assert step == config.num_steps
+  results, unknown = translate.translate(config, params, source_vocab, target_vocab,
+                                         "Y dijo Dios: zzzqx", beam_size=3, alpha=0.6)
+  assert unknown == 1 and 1 <= len(results) <= 3
+  assert [r[2] for r in results] == sorted((r[2] for r in results), reverse=True)
+  with pytest.raises(ValueError, match="text must contain"):
+    translate.translate(config, params, source_vocab, target_vocab, " ", beam_size=2, alpha=0.0)
+  # Resuming with vocabularies built from other data is refused, naming the side.
+  config.data.target_vocab_size = 60
+  with pytest.raises(ValueError, match="target vocabulary built from the data"):
+    task.build(config, str(tmp_path))
 
 
 def test_bleu_by_length_buckets_and_table(tmp_path):
