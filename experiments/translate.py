@@ -18,7 +18,6 @@ import json
 import pathlib
 import sys
 
-import jax
 import ml_collections
 import numpy as np
 from absl import app, flags, logging
@@ -28,11 +27,15 @@ from seqjax import decoding
 from seqjax.data.text import detokenize, word_punct_tokenize
 from seqjax.train.loop import restore_params
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A translation run's workdir.", required=True)
-_TEXT = flags.DEFINE_string("text", None, "Spanish text to translate.", required=True)
-_BEAM = flags.DEFINE_integer("beam_size", 5, "Beam width (1: greedy).")
-_NBEST = flags.DEFINE_integer("nbest", 1, "Translations printed, best first (<= beam_size).")
-_ALPHA = flags.DEFINE_float("alpha", None, "Length-normalisation exponent (default: config's).")
+
+
+def define_flags():
+  """The command's flags (defined only when it runs, so importing it defines none)."""
+  flags.DEFINE_string("workdir", None, "A translation run's workdir.", required=True)
+  flags.DEFINE_string("text", None, "Spanish text to translate.", required=True)
+  flags.DEFINE_integer("beam_size", 5, "Beam width (1: greedy).")
+  flags.DEFINE_integer("nbest", 1, "Translations printed, best first (<= beam_size).")
+  flags.DEFINE_float("alpha", None, "Length-normalisation exponent (default: the config's).")
 
 
 def translate(config, params, source_vocab, target_vocab, text: str, *, beam_size: int,
@@ -64,8 +67,9 @@ def translate(config, params, source_vocab, target_vocab, text: str, *, beam_siz
 
 def main(argv):
   del argv
+  f = flags.FLAGS
   logging.set_verbosity(logging.WARNING)
-  workdir = pathlib.Path(_WORKDIR.value)
+  workdir = pathlib.Path(f.workdir)
   config_path = workdir / "config.json"
   if not config_path.exists():
     sys.exit(f"error: {config_path} not found: is {workdir} an experiments.train workdir?")
@@ -73,24 +77,24 @@ def main(argv):
   if config.task != "translation" or config.data.dataset in translation.SYNTHETIC:
     sys.exit(f"error: {workdir} is not a Bible translation run (task {config.task!r}, "
              f"dataset {config.data.get('dataset')!r})")
-  if _BEAM.value < 1 or not 1 <= _NBEST.value <= _BEAM.value:
+  if f.beam_size < 1 or not 1 <= f.nbest <= f.beam_size:
     sys.exit(f"error: --beam_size must be >= 1 and --nbest in [1, beam_size], got "
-             f"{_BEAM.value} and {_NBEST.value}")
+             f"{f.beam_size} and {f.nbest}")
   try:
     source_vocab, target_vocab = translation.load_vocabularies(workdir)
     model = translation.build_model(config, source_vocab.size, target_vocab.size)
     params, step = restore_params(config, workdir, model.init)
-    alpha = config.decode.alpha if _ALPHA.value is None else _ALPHA.value
-    results, unknown = translate(config, params, source_vocab, target_vocab, _TEXT.value,
-                                 beam_size=_BEAM.value, alpha=alpha)
+    alpha = config.decode.alpha if f.alpha is None else f.alpha
+    results, unknown = translate(config, params, source_vocab, target_vocab, f.text,
+                                 beam_size=f.beam_size, alpha=alpha)
   except (FileNotFoundError, ValueError) as error:
     sys.exit(f"error: {error}")
-  print(f"# step {step} of {workdir}; {unknown} unknown source word(s); beam {_BEAM.value}, "
+  print(f"# step {step} of {workdir}; {unknown} unknown source word(s); beam {f.beam_size}, "
         f"alpha {alpha}")
-  for text, log_prob, score in results[:_NBEST.value]:
+  for text, log_prob, score in results[:f.nbest]:
     print(f"{score:8.3f} {log_prob:8.3f}  {text}")
-  del jax
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)
