@@ -112,6 +112,18 @@ def length_figure(curves: dict[str, list[tuple[str, float, int]]], path: str) ->
   plt.close(fig)
 
 
+def decode_run(workdir: pathlib.Path) -> dict:
+  """Decodes the test split with a finished run's newest checkpoint (writes decode.json)."""
+  import ml_collections
+  from experiments.tasks import translation
+  from seqjax.train.loop import restore_params
+
+  config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+  built, extras = translation.build(config, workdir)
+  params, _ = restore_params(config, workdir, built.init_params)
+  return translation.evaluate_decoding(config, params, extras, workdir)
+
+
 def main(argv):
   del argv
   f = flags.FLAGS
@@ -123,9 +135,12 @@ def main(argv):
                          f"{sorted(unknown)}")
   results = []
   for label, variant in chosen:
+    workdir = _workdir(root, variant, f.quick)
+    decode = workdir / "decode.json"
     r = run_pair("translation", f"bible,{variant}", root=root, budget=f.budget_minutes,
                  quick=f.quick, overrides=[], rerun=False, collect_only=f.collect_only)
-    decode = _workdir(root, variant, f.quick) / "decode.json"
+    if "metrics" in r and not decode.exists() and not f.collect_only:
+      decode_run(workdir)  # trained, but its decoding did not finish
     if decode.exists():
       r["decode"] = json.loads(decode.read_text())
     results.append((label, r))

@@ -188,10 +188,10 @@ def sample(model: Seq2Seq, params: Params, source: Array, source_mask: Optional[
 
 
 def _gather_beams(tree, index, batch, beams):
-  """Leaves (B*K, ...) (or (B, K, ...) with ``flat=False``) reordered by index (B, K)."""
+  """Leaves (B*K, ...) reordered within each sentence by ``index`` (B, K)."""
 
   def gather(leaf):
-    shaped = leaf.reshape((batch, -1) + leaf.shape[1:])
+    shaped = leaf.reshape((batch, beams) + leaf.shape[1:])  # leaves may have size 0
     picked = jnp.take_along_axis(
         shaped, index.reshape(index.shape + (1,) * (shaped.ndim - 2)), axis=1)
     return picked.reshape((batch * beams,) + leaf.shape[1:])

@@ -175,3 +175,16 @@ def test_bad_arguments():
                     temperature=0.0)
   with pytest.raises(TypeError, match="model"):
     decoding.greedy(params, params, source, mask, max_length=3)
+
+
+def test_beam_search_without_attention_or_input_feeding():
+  """The decoder state then has an empty (B*K, 0) feed that beams reorder too."""
+  model = seq2seq.encoder_decoder(8, 7, cells.gru(5), cells.gru(6), embed_size=4,
+                                  reverse_source=True)
+  params = model.init(jax.random.key(1))
+  source, mask = _sources()
+  greedy = decoding.greedy(model, params, source, mask, max_length=5)
+  beams = decoding.beam_search(model, params, source, mask, beam_size=1, max_length=5)
+  np.testing.assert_array_equal(beams.tokens[:, 0], greedy.tokens)
+  wide = decoding.beam_search(model, params, source, mask, beam_size=3, max_length=5)
+  assert np.all(np.asarray(wide.log_probs[:, 0]) >= np.asarray(greedy.log_probs) - 1e-5)

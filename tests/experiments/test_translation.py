@@ -137,6 +137,12 @@ def test_quick_bible_run_writes_translations_and_bleu(tmp_path):
   assert [r[2] for r in results] == sorted((r[2] for r in results), reverse=True)
   with pytest.raises(ValueError, match="text must contain"):
     translate.translate(config, params, source_vocab, target_vocab, " ", beam_size=2, alpha=0.0)
+  # The table decodes a run whose training finished but whose decoding did not.
+  (tmp_path / "decode.json").unlink()
+  (tmp_path / "config.json").write_text(config.to_json_best_effort())  # as the launcher does
+  again = translation_table.decode_run(tmp_path)
+  assert again["test/bleu_beam"] == pytest.approx(final["test/bleu_beam"])
+  assert (tmp_path / "decode.json").exists()
   # Resuming with vocabularies built from other data is refused, naming the side.
   config.data.target_vocab_size = 60
   with pytest.raises(ValueError, match="target vocabulary built from the data"):
