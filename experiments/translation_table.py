@@ -32,14 +32,14 @@ from absl import app, flags
 from experiments.table import run_pair
 from experiments.tasks.translation import corpus_bleu
 
-#: (label, variant after "bible,"): the table's rows, in order.
+#: (label, row name, variant after "bible,"): the table's rows, in order.
 ROWS = (
-    ("no attention (reversed source)", "none"),
-    ("additive attention", "additive"),
-    ("dot attention", "dot"),
-    ("additive, scheduled sampling (linear)", "additive,ss_linear"),
-    ("additive, scheduled sampling (exponential)", "additive,ss_exp"),
-    ("additive, scheduled sampling (inverse sigmoid)", "additive,ss_sigmoid"),
+    ("no attention (reversed source)", "none", "none"),
+    ("additive attention", "additive", "additive"),
+    ("dot attention", "dot", "dot"),
+    ("additive, scheduled sampling (linear)", "ss_linear", "additive,ss_linear"),
+    ("additive, scheduled sampling (exponential)", "ss_exp", "additive,ss_exp"),
+    ("additive, scheduled sampling (inverse sigmoid)", "ss_sigmoid", "additive,ss_sigmoid"),
 )
 #: Source-length buckets (tokens, EOS excluded) of the BLEU-by-length figure.
 LENGTH_EDGES = (0, 10, 20, 30, 40, 50, 80)
@@ -47,7 +47,8 @@ LENGTH_EDGES = (0, 10, 20, 30, 40, 50, 80)
 
 def define_flags():
   flags.DEFINE_string("workdir", None, "Root folder of the runs.", required=True)
-  flags.DEFINE_list("rows", [], "Row variants to run (e.g. none,additive); default all.")
+  flags.DEFINE_list("rows", [], "Rows to run, by name (none, additive, dot, ss_linear, "
+                    "ss_exp, ss_sigmoid); default all.")
   flags.DEFINE_float("budget_minutes", 30.0, "Training-time limit of each run.")
   flags.DEFINE_bool("quick", False, "Smoke runs (the configs' quick variants).")
   flags.DEFINE_bool("collect_only", False, "Train nothing; tabulate finished runs.")
@@ -129,12 +130,12 @@ def main(argv):
   f = flags.FLAGS
   root = pathlib.Path(f.workdir)
   chosen = [r for r in ROWS if not f.rows or r[1] in f.rows]
-  unknown = set(f.rows) - {v for _, v in ROWS}
+  unknown = set(f.rows) - {name for _, name, _ in ROWS}
   if unknown:
-    raise app.UsageError(f"--rows must name variants among {[v for _, v in ROWS]}, got "
+    raise app.UsageError(f"--rows must name rows among {[name for _, name, _ in ROWS]}, got "
                          f"{sorted(unknown)}")
   results = []
-  for label, variant in chosen:
+  for label, _, variant in chosen:
     workdir = _workdir(root, variant, f.quick)
     decode = workdir / "decode.json"
     r = run_pair("translation", f"bible,{variant}", root=root, budget=f.budget_minutes,
@@ -150,7 +151,7 @@ def main(argv):
     pathlib.Path(f.out).write_text(table + "\n")
   if f.png_length:
     curves = {}
-    for label, variant in chosen:
+    for label, _, variant in chosen:
       if variant not in ("none", "additive", "dot"):
         continue
       for mode in ("greedy", "beam"):
