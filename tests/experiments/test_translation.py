@@ -166,3 +166,23 @@ def test_bleu_by_length_buckets_and_table(tmp_path):
   table = translation_table.markdown([("additive attention", row), ("dot", {"missing": True})])
   assert "| additive attention | 7.50 | 8.25 | 2.0 (10) | 300 / 90 |" in table
   assert "| dot | not run |" in table
+
+
+def test_gnmt_style_model_builds_and_runs():
+  """Bidirectional first encoder layer, residuals from the third layer on (Wu et al. 2016)."""
+  import jax
+  config = configs.get_config("bible,quick")
+  config.model.update(encoder_layers=4, decoder_layers=4, residual=True, hidden_size=8,
+                      attention_size=8, embed_size=6)
+  task.validate(config)
+  model = task.build_model(config, 30, 40)
+  assert model.name.count("residual(") == 2  # encoder layers 2 and 3
+  params = model.init(jax.random.key(0))
+  source = np.array([[5, 6, 7, task.EOS]], np.int32)
+  target = np.array([[8, 9, task.EOS]], np.int32)
+  total, count = seq2seq.sequence_loss(model, params, source, target)
+  assert np.isfinite(float(total)) and float(count) == 3
+  long_source = np.full((1, 120), 5, np.int32)  # longer than any training source: no limit
+  from seqjax import decoding
+  out = decoding.greedy(model, params, long_source, max_length=10)
+  assert 1 <= int(out.lengths[0]) <= 10
