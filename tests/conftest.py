@@ -15,6 +15,19 @@ if _CACHE:
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+# A cold run is XLA:CPU compiling thousands of small programs. XLA's older
+# elemental emitters and LLVM at -O0 compile them about 3x faster (process CPU
+# spent compiling tests/cells/test_protocol.py's LSTM, GRU, LRU and RNN cases:
+# 89 s -> 24 s) and generate slower code, which tests barely run. Appended to
+# XLA_FLAGS (inherited by the processes tests start); XLA reads it once, when
+# JAX first compiles. SEQJAX_TEST_XLA_FLAGS="" runs the tests under XLA's
+# defaults; XLA_FLAGS that set one of these flags win.
+_FAST_COMPILE = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0"
+_flags = [flag for flag in os.environ.get("SEQJAX_TEST_XLA_FLAGS", _FAST_COMPILE).split()
+          if flag.split("=")[0] not in os.environ.get("XLA_FLAGS", "")]
+if _flags:
+  os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", "")] + _flags).strip()
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
