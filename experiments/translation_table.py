@@ -13,6 +13,13 @@ interrupted one resumes).
       --png_length docs/figures/translation_bleu_by_length.png \
       --png_attention docs/figures/translation_attention.png
 
+On a machine shared with other jobs a time budget buys unequal work; the
+scheduled-sampling comparison therefore runs its rows (teacher forcing
+included) for a fixed number of steps in a folder of its own::
+
+  python -m experiments.translation_table --workdir /tmp/translation_ss \
+      --rows additive,ss_linear,ss_exp,ss_sigmoid --num_steps 700 --budget_minutes 60
+
 ``--png_length``: BLEU against source length (Bahdanau et al. 2014, Fig. 2):
 the test verses cut into source-length buckets, corpus BLEU of each bucket,
 one curve per model (greedy and beam). ``--png_attention``: the additive
@@ -50,6 +57,8 @@ def define_flags():
   flags.DEFINE_list("rows", [], "Rows to run, by name (none, additive, dot, ss_linear, "
                     "ss_exp, ss_sigmoid); default all.")
   flags.DEFINE_float("budget_minutes", 30.0, "Training-time limit of each run.")
+  flags.DEFINE_integer("num_steps", 0, "> 0: train every run for exactly this many steps "
+                       "(equal work on a shared machine); 0: the config's.")
   flags.DEFINE_bool("quick", False, "Smoke runs (the configs' quick variants).")
   flags.DEFINE_bool("collect_only", False, "Train nothing; tabulate finished runs.")
   flags.DEFINE_string("png_length", "", "Write the BLEU-by-source-length figure here.")
@@ -138,8 +147,9 @@ def main(argv):
   for label, _, variant in chosen:
     workdir = _workdir(root, variant, f.quick)
     decode = workdir / "decode.json"
+    overrides = [f"num_steps={f.num_steps}"] if f.num_steps else []
     r = run_pair("translation", f"bible,{variant}", root=root, budget=f.budget_minutes,
-                 quick=f.quick, overrides=[], rerun=False, collect_only=f.collect_only)
+                 quick=f.quick, overrides=overrides, rerun=False, collect_only=f.collect_only)
     if "metrics" in r and not decode.exists() and not f.collect_only:
       decode_run(workdir)  # trained, but its decoding did not finish
     if decode.exists():
