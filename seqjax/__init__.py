@@ -1,7 +1,8 @@
 """seqjax: recurrent and sequence models as pure JAX functions."""
 
-from seqjax import (attention, cells, classifiers, decoding, embeddings, heads, init, interop,
-                    layers, losses, models, pytree, seq2seq, word2vec, word_vectors)
+from seqjax import (attention, cells, classifiers, decoding, diagnostics, embeddings, heads, init,
+                    interop, layers, losses, models, pytree, regularizers, seq2seq, word2vec,
+                    word_vectors)
 from seqjax.models import Model
 from seqjax.pytree import count_params
 from seqjax.scan import unroll

@@ -17,22 +17,35 @@ from seqjax import checks
 from seqjax.types import Array, Carry, Cell, Implementation, Params
 
 
-def _expand_to(flags: Array, leaf: Array) -> Array:
-  """Broadcasts per-row flags (*B,) against a carry or output leaf (*B, ...)."""
+def expand_to(flags: Array, leaf: Array) -> Array:
+  """Broadcasts per-row ``flags`` (*B,) against a carry or output ``leaf`` (*B, ...)."""
   return flags.reshape(flags.shape + (1,) * (leaf.ndim - flags.ndim))
 
 
-def _select(flags: Array, on_true: Any, on_false: Any) -> Any:
+def select(flags: Array, on_true: Any, on_false: Any) -> Any:
+  """Per row, the leaves of ``on_true`` where ``flags`` (*B,) is True, else of ``on_false``.
+
+  Args:
+    flags: (*B,) booleans.
+    on_true: a pytree (a carry) of (*B, ...) leaves.
+    on_false: a pytree of the same structure and shapes.
+  """
   return jax.tree_util.tree_map(
-      lambda a, b: jnp.where(_expand_to(flags, a), a, b), on_true, on_false)
+      lambda a, b: jnp.where(expand_to(flags, a), a, b), on_true, on_false)
 
 
-def _check_flags(name: str, flags: Any, expected: tuple[int, ...],
+def check_flags(name: str, flags: Any, expected: tuple[int, ...],
                  layout: str) -> Array:
   """Mask/reset flags as booleans: bool arrays, or numbers that are exactly 0 or 1.
 
   Numeric flags are checked for 0/1 when they are concrete (a traced float
   flag is taken as ``flag != 0``).
+
+  Args:
+    name: the argument's name, for the errors (``"mask"``, ``"reset"``).
+    flags: the array given.
+    expected: the shape it must have.
+    layout: that shape in words for the error, e.g. ``"(*B, T)"``.
   """
   if not hasattr(flags, "shape") or not hasattr(flags, "dtype"):
     raise TypeError(f"{name} must be a boolean array of shape {expected} ({layout}), "
@@ -54,7 +67,13 @@ def _check_flags(name: str, flags: Any, expected: tuple[int, ...],
   return jnp.asarray(flags) != 0
 
 
-def _check_carry(carry: Carry, expected: Carry) -> None:
+def check_carry(carry: Carry, expected: Carry) -> None:
+  """Raises ValueError/TypeError unless ``carry`` has ``expected``'s structure, shapes, dtype kind.
+
+  Args:
+    carry: the carry given by a caller.
+    expected: ``cell.initial_carry(params, batch_shape)`` (or its shapes).
+  """
   got = jax.tree_util.tree_structure(carry)
   want = jax.tree_util.tree_structure(expected)
   if got != want:
@@ -126,11 +145,11 @@ def scan_steps(step: Callable[[Carry, Any], tuple[Carry, Array]],
   def body(carry, inputs):
     x_t, mask_t, restart_t = inputs
     if restart_t is not None:
-      carry = _select(restart_t, restart_carry, carry)
+      carry = select(restart_t, restart_carry, carry)
     new_carry, y_t = step(carry, x_t)
     if mask_t is not None:
-      new_carry = _select(mask_t, new_carry, carry)
-      y_t = jnp.where(_expand_to(mask_t, y_t), y_t, jnp.zeros_like(y_t))
+      new_carry = select(mask_t, new_carry, carry)
+      y_t = jnp.where(expand_to(mask_t, y_t), y_t, jnp.zeros_like(y_t))
     return new_carry, y_t
 
   return jax.lax.scan(body, carry, (xs, mask, restart), reverse=reverse, unroll=unroll)
@@ -331,7 +350,7 @@ def unroll(cell: Cell,
   def to_time_major(name, flags):
     if flags is None:
       return None
-    flags = _check_flags(name, flags, tuple(flags_shape), flags_layout)
+    flags = check_flags(name, flags, tuple(flags_shape), flags_layout)
     return flags if time_major else jnp.moveaxis(flags, -1, 0)
 
   mask = to_time_major("mask", mask)
@@ -345,7 +364,7 @@ def unroll(cell: Cell,
   if carry is None:
     carry = initial
   else:
-    _check_carry(carry, initial)
+    check_carry(carry, initial)
   restart = None
   if reset is not None:
     restart = reverse_restart(reset) if reverse else reset
