@@ -31,6 +31,9 @@ from seqjax.tcn import tcn
 def _builds_from_width(factory) -> bool:
   """Whether ``factory(hidden_size)`` is a complete call returning a ``Cell``."""
   signature = inspect.signature(factory)
+  parameters = list(signature.parameters)
+  if not parameters or parameters[0] != "hidden_size":  # e.g. delayed(cell, ...) wraps a cell
+    return False
   required = [p for p in list(signature.parameters.values())[1:]
               if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
   return signature.return_annotation in ("Cell", Cell) and not required
