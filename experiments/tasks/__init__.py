@@ -18,12 +18,14 @@ trained by gradient descent build a ``seqjax.train.loop.Task`` in
 ``build(config, workdir)`` and run it with ``training.run`` (see
 ``experiments/tasks/training.py``); tasks solved otherwise (the echo-state
 network's closed-form readout) write ``run`` themselves. Every task's model
-comes from ``bodies.build_body(config.model)``.
+comes from ``bodies.build_body(config.model)``, except where a task needs
+what the resolver does not offer: ``translation`` builds encoder-decoders and
+``pathological`` its cells with Pascanu et al.'s initialisations and delays.
 """
 
-from experiments.tasks import (adding, char_lm, copy_memory, esn, mnist, music,
+from experiments.tasks import (adding, char_lm, copy_memory, esn, mnist, music, pathological,
                                text_classification, translation)
 
 TASKS = {"adding": adding, "char_lm": char_lm, "copy_memory": copy_memory, "esn": esn,
-         "mnist": mnist, "music": music,
+         "mnist": mnist, "music": music, "pathological": pathological,
          "text_classification": text_classification, "translation": translation}
