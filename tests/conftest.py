@@ -14,6 +14,11 @@ if _CACHE:
   os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+  # A size limit turns on JAX's file lock around every cache read and write.
+  # Without it an entry is written in place, and an xdist worker (or a test's
+  # subprocess) reading a program another one is still writing deserialises a
+  # truncated executable: XLA crashed with a segmentation fault on one here.
+  os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 
 # A cold run is XLA:CPU compiling thousands of small programs. XLA's older
 # elemental emitters and LLVM at -O0 compile them about 3x faster (process CPU
