@@ -143,7 +143,7 @@ def build(config, workdir):
   encoded = {s: encode(vocab, docs, data.max_len) for s, docs in tokens.items()}
   model = build_model(config, vocab)
   recurrent = config.model.kind == "rnn"
-  buckets = tuple(sorted(set(b for b in data.buckets if b < data.max_len))) + (data.max_len,)
+  buckets = training.padded_lengths(data.buckets, data.max_len)
 
   def features(ids, lengths, width):
     ids = ids[:, :width]
@@ -167,14 +167,11 @@ def build(config, workdir):
   per_epoch = num_train // config.batch_size
 
   def epoch_order(epoch):
-    order = np.random.default_rng([config.seed, epoch]).permutation(num_train)
     if not recurrent:
-      return order.reshape(-1)[:per_epoch * config.batch_size].reshape(per_epoch, -1)
-    window = _SORT_WINDOW * config.batch_size
-    chunks = [c[np.argsort(train_lengths[c], kind="stable")]
-              for c in np.split(order, range(window, num_train, window))]
-    order = np.concatenate(chunks)[:per_epoch * config.batch_size].reshape(per_epoch, -1)
-    return order[np.random.default_rng([config.seed, epoch, 1]).permutation(per_epoch)]
+      order = np.random.default_rng([config.seed, epoch]).permutation(num_train)
+      return order[:per_epoch * config.batch_size].reshape(per_epoch, -1)
+    return training.length_sorted_epoch(train_lengths, config.batch_size, config.seed, epoch,
+                                        _SORT_WINDOW)
 
   cache = {}
 

@@ -72,3 +72,39 @@ def fixed_batches(arrays: dict, batch_size: int):
       yield batch
 
   return batches
+
+
+def length_sorted_epoch(lengths: np.ndarray, batch_size: int, seed: int, epoch: int,
+                        window_batches: int = 50) -> np.ndarray:
+  """Batches of similar length for one epoch: ``(batches, batch_size)`` example indices.
+
+  The examples are shuffled (seeded by ``seed, epoch``), sorted by length
+  within windows of ``window_batches`` batches, cut into batches (a partial
+  last batch is dropped), and the batches' order shuffled again: padding is
+  small and the order still random.
+
+  Args:
+    lengths: (N,) each example's length.
+    batch_size: rows per batch.
+    seed: the run's seed; epoch: the epoch (both seed the shuffles).
+    window_batches: how many batches are sorted by length together.
+  """
+  n = len(lengths)
+  per_epoch = n // batch_size
+  order = np.random.default_rng([seed, epoch]).permutation(n)
+  window = window_batches * batch_size
+  chunks = [c[np.argsort(lengths[c], kind="stable")]
+            for c in np.split(order, range(window, n, window))]
+  order = np.concatenate(chunks)[:per_epoch * batch_size].reshape(per_epoch, -1)
+  return order[np.random.default_rng([seed, epoch, 1]).permutation(per_epoch)]
+
+
+def padded_lengths(buckets, longest: int) -> tuple[int, ...]:
+  """The bucket widths below ``longest``, sorted and distinct, then ``longest``.
+
+  Args:
+    buckets: the configured widths (any order, repeats allowed).
+    longest: the widest padding, always the last width.
+  """
+  return tuple(sorted(set(b for b in buckets if b < longest))) + (longest,)
+

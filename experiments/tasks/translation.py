@@ -315,8 +315,7 @@ def build(config, workdir):
     if workdir is not None:
       check_vocabularies(workdir, {"source": src_vocab, "target": tgt_vocab})
     model = build_model(config, src_vocab.size, tgt_vocab.size)
-    buckets = tuple(sorted(set(b for b in data.buckets if b < data.max_eval_tokens))) + (
-        data.max_eval_tokens,)
+    buckets = training.padded_lengths(data.buckets, data.max_eval_tokens)
     train = splits["train"]
     n = len(train.source)
     per_epoch = n // config.batch_size
@@ -330,12 +329,8 @@ def build(config, workdir):
       return {"source": s_ids, "source_mask": s_mask, "target": t_ids, "target_mask": t_mask}
 
     def epoch_order(epoch):
-      order = np.random.default_rng([config.seed, epoch]).permutation(n)
-      window = _SORT_WINDOW * config.batch_size
-      chunks = [c[np.argsort(lengths[c], kind="stable")]
-                for c in np.split(order, range(window, n, window))]
-      order = np.concatenate(chunks)[:per_epoch * config.batch_size].reshape(per_epoch, -1)
-      return order[np.random.default_rng([config.seed, epoch, 1]).permutation(per_epoch)]
+      return training.length_sorted_epoch(lengths, config.batch_size, config.seed, epoch,
+                                          _SORT_WINDOW)
 
     cache = {}
 
@@ -502,8 +497,7 @@ def evaluate_decoding(config, params, extras, workdir, log=print) -> dict[str, f
     split = extras["splits"]["test"]
     vocab = extras["target_vocab"]
     data = config.data
-    buckets = tuple(sorted(set(b for b in data.buckets if b < data.max_eval_tokens))) + (
-        data.max_eval_tokens,)
+    buckets = training.padded_lengths(data.buckets, data.max_eval_tokens)
     for mode, decode in decoders.items():
       outputs, seconds = decode_batches(decode, params, split.source, data.eval_batch_size,
                                         buckets)
