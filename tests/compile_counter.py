@@ -1,15 +1,15 @@
 """Developer tool: counts XLA compilations and their time, per test file and test.
 
-Not a conftest (nothing loads it by default). Pass it with ``-p``. With the
-persistent cache off, every program is compiled (an upper bound)::
+Not a conftest (nothing loads it by default). Pass it with ``-p``. The
+suite runs without a persistent cache, as CI does, so every program is
+compiled::
 
-  SEQJAX_TEST_JAX_CACHE= .venv/bin/python -m pytest -q -p no:cacheprovider \
+  .venv/bin/python -m pytest -q -p no:cacheprovider \
       -p tests.compile_counter tests/cells/test_protocol.py
 
-With an empty cache directory instead (``SEQJAX_TEST_JAX_CACHE=$(mktemp -d)``)
-it measures what a fresh clone's CI run pays: a program whose HLO another
-test (or xdist worker) already compiled is read back from the cache, which is
-counted as a hit and takes a few milliseconds.
+With a cache directory (``SEQJAX_TEST_JAX_CACHE=$(mktemp -d)``) a program
+whose HLO another test (or xdist worker) already compiled is read back from
+it, which is counted as a hit and takes a few milliseconds.
 
 At the end it prints the number of backend compilations, their summed time
 (``/jax/core/compile/backend_compile_duration``, cache hits included) and

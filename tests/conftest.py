@@ -3,22 +3,20 @@
 import os
 import pathlib
 
-# Compiled programs are cached on disk between runs (and shared with the
-# processes tests start, through the environment): a second run of the cell
-# protocol suite's LSTM and GRU cases took 36 s instead of 124 s on 2 cores.
-# SEQJAX_TEST_JAX_CACHE="" turns it off. Set before JAX is imported, which
-# reads these variables as its defaults.
-_CACHE = os.environ.setdefault(
-    "SEQJAX_TEST_JAX_CACHE", str(pathlib.Path(__file__).resolve().parents[1] / ".jax_cache"))
+# The persistent compilation cache is off in the suite (CI always starts cold,
+# so it could only share programs between processes) and opt-in for a
+# developer re-running files: SEQJAX_TEST_JAX_CACHE=.jax_cache. JAX writes an
+# entry in place unless a size limit turns on its file lock, and that lock's
+# eviction scans and reads every entry on every write (0.45 s per write at
+# 5,000 entries here), quadratic in the suite's size: CI's run with it took 68
+# minutes, where a cold run here had taken 18 without it. Set before JAX is
+# imported, which reads these variables as its defaults; processes the tests
+# start inherit them.
+_CACHE = os.environ.setdefault("SEQJAX_TEST_JAX_CACHE", "")
 if _CACHE:
   os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
   os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-  # A size limit turns on JAX's file lock around every cache read and write.
-  # Without it an entry is written in place, and an xdist worker (or a test's
-  # subprocess) reading a program another one is still writing deserialises a
-  # truncated executable: XLA crashed with a segmentation fault on one here.
-  os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(8 << 30))
 
 # A cold run is XLA:CPU compiling thousands of small programs. XLA's older
 # elemental emitters and LLVM at -O0 compile them about 3x faster (process CPU
@@ -48,6 +46,44 @@ jax.config.update("jax_numpy_dtype_promotion", "strict")
 # (*B, H) activation is the protocol, not a bug. Unbatched runs, where no rank
 # promotion is intended, are checked under "raise" in
 # tests/cells/test_protocol.py::test_unbatched_runs_without_rank_promotion.
+
+
+# Every program XLA:CPU compiles is loaded as about a dozen memory mappings
+# (code, constants, data), held for as long as JAX caches the executable, which
+# for a jitted function at module level is the life of the process. Linux allows
+# 65,530 mappings per process (vm.max_map_count): an xdist worker running half
+# the suite compiled enough programs to reach it, and the next compilation's
+# mmap failed inside LLVM as a segmentation fault, at a different test in each
+# run. After a test leaves more than _MAX_MAPS mappings open, JAX's caches are
+# cleared (the executables are freed; later tests recompile what they need).
+# The threshold is a third of the system's limit; SEQJAX_TEST_MAX_MAPS sets it.
+
+
+def _max_mappings() -> int:
+  if "SEQJAX_TEST_MAX_MAPS" in os.environ:
+    return int(os.environ["SEQJAX_TEST_MAX_MAPS"])
+  try:
+    return int(pathlib.Path("/proc/sys/vm/max_map_count").read_text()) // 3
+  except (OSError, ValueError):
+    return 20_000
+
+
+_MAX_MAPS = _max_mappings()
+
+
+def _mappings() -> int:
+  try:
+    with open("/proc/self/maps", "rb") as maps:
+      return sum(1 for _ in maps)
+  except OSError:   # not Linux: no such limit to watch
+    return 0
+
+
+@pytest.fixture(autouse=True)
+def _release_compiled_programs():
+  yield
+  if _mappings() > _MAX_MAPS:
+    jax.clear_caches()
 
 
 @pytest.fixture
