@@ -331,6 +331,22 @@ def markdown(results: list[dict], columns=COLUMNS) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _reusable(stored: dict, settings: dict) -> bool:
+  """Whether a finished group's stored results are what ``settings`` would train.
+
+  Every setting must match, except the time budget when it stopped nothing
+  (each run either reached the target or trained its full step budget): the runs are
+  seeded and step-budgeted, so a larger or smaller time budget gives the same
+  results.
+  """
+  kept = stored["settings"]
+  if any(kept[k] != settings[k] for k in kept if k != "budget_minutes"):
+    return False
+  stopped_by_time = any(not r["reached_validation"] and r["group_steps"] < r["budget_steps"]
+                        for r in stored["results"])
+  return not stopped_by_time or kept.get("budget_minutes") == settings["budget_minutes"]
+
+
 def _group_kind(model: str, methods: tuple[str, ...]) -> tuple[str, bool]:
   return model, "clip_omega" in methods
 
@@ -482,7 +498,7 @@ def main(argv=None) -> int:
     mine = (index + blocks.index((task, length))) % shards == shard
     if path.exists() and not args.rerun:
       stored = json.loads(path.read_text())
-      if stored["settings"] == {k: settings[k] for k in stored["settings"]}:
+      if _reusable(stored, settings):
         results += stored["results"]
         continue
     if not mine:

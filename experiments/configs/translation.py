@@ -28,6 +28,8 @@ source + 5 tokens. The no-attention model gets a wider decoder (see
 parameters within 3.5% (5.73M, 5.55M, 5.42M).
 """
 
+import math
+
 from experiments.configs import common
 
 TASKS = ("addition", "reversal", "sorting", "bible")
@@ -36,6 +38,22 @@ SCHEDULES = {"ss_linear": "linear", "ss_exp": "exponential", "ss_sigmoid": "inve
 #: Length of the Bible scheduled-sampling runs (the table runs every row of that
 #: comparison, teacher forcing included, for exactly this many steps).
 SS_STEPS_BIBLE = 700
+
+
+def inverse_sigmoid_k(steps: int) -> float:
+  """The ``k`` whose inverse-sigmoid decay ``k / (k + exp(i / k))`` is 0.5 at ``i = steps``.
+
+  That is ``k = exp(i / k)``, i.e. ``k ln k = steps``, solved by Newton's method.
+  """
+  if steps < 1:
+    raise ValueError(f"steps must be >= 1, got {steps}")
+  k = max(2.0, steps / max(1.0, math.log(steps)))
+  for _ in range(50):
+    k -= (k * math.log(k) - steps) / (math.log(k) + 1.0)
+    k = max(k, 1.0)
+  return k
+
+
 #: Decoder (and encoder total) width of the Bible models, equalising parameters.
 HIDDEN = {"additive": 256, "dot": 256, "general": 256, "none": 304}
 VARIANTS = tuple(f"{t}{a}{s}{q}" for t in TASKS for a in ("", ",dot", ",none")
@@ -118,8 +136,8 @@ def get_config(variant: str = "addition"):
     t.k, t.c, t.minimum = 1.0, 0.5 / steps, 0.5
   elif t.schedule == "exponential":  # k^steps = 0.5
     t.k = 0.5 ** (1.0 / steps)
-  elif t.schedule == "inverse_sigmoid":  # k / (k + exp(steps / k)) ~ 0.5
-    t.k = steps / 9.0
+  elif t.schedule == "inverse_sigmoid":  # k / (k + exp(steps / k)) = 0.5
+    t.k = inverse_sigmoid_k(steps)
   if quick:
     config.data.eval_size = 100
     config.data.eval_batch_size = 50

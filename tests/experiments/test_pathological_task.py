@@ -214,3 +214,20 @@ def test_main_quick_fills_one_cell_and_resumes(tmp_path, capsys):
   assert "[1/1]" not in capsys.readouterr().out
   with pytest.raises(SystemExit):
     gradient_table.main(argv[:-2] + ["--columns", "rnn:adam"])
+
+
+def test_stored_group_is_reused_unless_its_results_could_differ():
+  settings = dict(seeds=5, budget_steps=400, budget_minutes=15.0, eval_every=100,
+                  validation_size=1000, test_size=10_000)
+  full = dict(reached_validation=False, group_steps=400, budget_steps=400)
+  stored = {"settings": dict(settings, budget_minutes=5.0), "results": [full, full]}
+  # A time budget that stopped nothing does not change seeded, step-budgeted runs.
+  assert gradient_table._reusable(stored, settings)
+  # One that cut a run short does.
+  cut = dict(full, group_steps=250)
+  assert not gradient_table._reusable(dict(stored, results=[cut]), settings)
+  assert gradient_table._reusable(dict(stored, results=[cut]), dict(settings, budget_minutes=5.0))
+  # A group whose runs all reached the target early was stopped by them, not the clock.
+  early = dict(full, reached_validation=True, group_steps=250)
+  assert gradient_table._reusable(dict(stored, results=[early]), settings)
+  assert not gradient_table._reusable(stored, dict(settings, budget_steps=500))

@@ -56,6 +56,18 @@ def test_teacher_probability_follows_the_schedule():
   assert batch["source"].shape == (16, 8) and batch["target_mask"].dtype == bool
 
 
+@pytest.mark.parametrize("variant", ["addition", "bible"])
+@pytest.mark.parametrize("schedule", ["ss_linear", "ss_exp", "ss_sigmoid"])
+def test_every_decay_ends_the_run_at_half_teacher_forcing(variant, schedule):
+  config = configs.get_config(f"{variant},{schedule}")
+  end = configs.SS_STEPS_BIBLE if variant == "bible" else config.num_steps
+  assert task.teacher_probability(config, 0) == pytest.approx(1.0, abs=0.02)
+  assert task.teacher_probability(config, end) == pytest.approx(0.5, abs=1e-3)
+  if schedule == "ss_sigmoid":   # Bengio et al.'s k / (k + exp(i / k)), in numpy
+    k = config.training.k
+    assert k / (k + np.exp(end / k)) == pytest.approx(0.5, abs=1e-6)
+
+
 @pytest.mark.parametrize("field, value, match", [
     ("data.dataset", "klingon", "config.data.dataset"),
     ("training.schedule", "cosine", "config.training.schedule"),
