@@ -34,6 +34,13 @@ RNN.py's defaults) and the paper (section 4.3, https://arxiv.org/abs/1211.5063):
   delayed (a tanh RNN fed its own state from 4 and 16 steps back,
   ``seqjax.cells.delayed``; T = 200 is then ~13 hops) use smart init. More or
   longer delays cost more: each step carries the last max(delays) states. Each model is 50 units.
+* Other tricks, from the command line: ``--config.model.init=orthogonal``,
+  ``identity`` (IRNN) or ``gaussian`` (each scaled to
+  ``--config.model.spectral_radius``; ``basic`` is the reference's
+  ``basic_tanh``), ``--config.optimizer.momentum=0.9
+  --config.optimizer.nesterov=True`` (Nesterov momentum),
+  ``--config.optimizer.clip_value=0.1`` (element-wise clipping, before the
+  global-norm clip; 0 turns either off).
 * Success: test error < 1% on 10,000 held-out sequences (the paper's
   criterion); validation on 1,000 others every 100 steps, and training stops
   at once when it is below 1% (``stop_when``); the reference checks 10,000

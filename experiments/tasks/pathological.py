@@ -35,8 +35,14 @@ Model fields (``config.model``, besides those of ``bodies.validate``):
               non-zeros per row rescaled to spectral radius 0.95; "basic": their
               ``basic_tanh``: every weight ~ N(0, 0.1^2); "default": the cell's
               own initialisers (orthogonal recurrent, Glorot input) and a
-              1/sqrt(H) readout. smart and basic apply to rnn and leaky only.
-  spectral_radius  of the "smart" recurrent matrix (0.95)
+              1/sqrt(H) readout; "orthogonal": a random orthogonal recurrent
+              matrix times spectral_radius; "identity": spectral_radius times
+              the identity (Le et al. 2015's IRNN start); "gaussian": N(0, 1/H)
+              rescaled to spectral_radius. All but "default" apply to rnn and
+              leaky only; orthogonal, identity and gaussian keep the cell's
+              input initialiser.
+  spectral_radius  of the "smart", "orthogonal", "identity" and "gaussian"
+              recurrent matrices (0.95)
   delays      () or distinct ints >= 1: wrap the cell in
               ``seqjax.cells.delayed(cell, delays)`` (skip paths through time)
   timescales, tau, tau_range
@@ -72,7 +78,7 @@ from seqjax.types import Cell
 
 #: Cells this task builds (``config.model.cell``); ``delays`` wraps any of them.
 CELLS = ("rnn", "lstm", "gru", "leaky")
-INITS = ("smart", "basic", "default")
+INITS = ("smart", "basic", "orthogonal", "identity", "gaussian", "default")
 #: First entropy word of the held-out sets' seeds: ``[HELD_OUT_SEED, split, T]``.
 HELD_OUT_SEED = 10**9
 SPLITS = {"validation": 1, "test": 2}
@@ -183,6 +189,14 @@ def build_cell(model) -> Cell:
   elif model.init == "basic":
     options = dict(kernel_init=jax.nn.initializers.normal(BASIC_STD),
                    recurrent_init=jax.nn.initializers.normal(BASIC_STD))
+  elif model.init == "orthogonal":
+    options = dict(recurrent_init=initializers.orthogonal(float(model.spectral_radius)))
+  elif model.init == "identity":
+    options = dict(recurrent_init=initializers.identity(float(model.spectral_radius)))
+  elif model.init == "gaussian":
+    options = dict(recurrent_init=initializers.spectral(
+        float(model.spectral_radius),
+        jax.nn.initializers.normal(1.0 / math.sqrt(model.hidden_size))))
   if model.cell == "rnn":
     cell = cells.rnn(model.hidden_size, **options)
   elif model.cell == "leaky":

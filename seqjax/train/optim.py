@@ -54,6 +54,8 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
     name: ``"adam"``, ``"adamw"``, ``"sgd"`` or ``"rmsprop"``.
     learning_rate: peak learning rate, > 0.
     momentum: heavy-ball momentum in [0, 1) for sgd and rmsprop; 0 means none.
+    nesterov: sgd only: Nesterov's momentum (Sutskever et al. 2013) instead of
+      heavy ball; needs momentum > 0.
       Must be 0 for adam/adamw (their first-moment decay plays that role).
     weight_decay: >= 0; 0 is off. Decoupled for adamw (``p -= lr * wd * p``);
       for the others ``wd * p`` is added to the clipped gradient (L2).
@@ -85,6 +87,7 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
       "name": "adam",
       "learning_rate": 1e-3,
       "momentum": 0.0,
+      "nesterov": False,
       "weight_decay": 0.0,
       "schedule": "constant",
       "warmup_steps": 0,
@@ -156,6 +159,12 @@ def _validated(config: ConfigLike, total_steps: Any) -> dict[str, Any]:
   if momentum and name not in ("sgd", "rmsprop"):
     raise ValueError(f"optimizer.momentum is used by sgd and rmsprop only, got "
                      f"{momentum} with optimizer.name={name!r} (set it to 0)")
+  nesterov = c.get("nesterov", False)
+  if not isinstance(nesterov, bool):
+    raise ValueError(f"optimizer.nesterov must be True or False, got {nesterov!r}")
+  if nesterov and (name != "sgd" or not momentum):
+    raise ValueError(f"optimizer.nesterov needs optimizer.name='sgd' and momentum > 0, got "
+                     f"name={name!r}, momentum={momentum}")
   warmup_steps = _integer("warmup_steps", c["warmup_steps"])
   if warmup_steps < 0:
     raise ValueError(f"optimizer.warmup_steps must be >= 0, got {warmup_steps}")
@@ -179,7 +188,7 @@ def _validated(config: ConfigLike, total_steps: Any) -> dict[str, Any]:
   return dict(
       rmsprop_style=c["rmsprop_style"],
       name=name, schedule=schedule, learning_rate=learning_rate,
-      momentum=momentum, warmup_steps=warmup_steps,
+      momentum=momentum, nesterov=nesterov, warmup_steps=warmup_steps,
       final_lr_fraction=final_lr_fraction,
       weight_decay=_non_negative("weight_decay", c["weight_decay"], "0 = off"),
       clip_global_norm=_non_negative("clip_global_norm", c["clip_global_norm"],
@@ -260,7 +269,7 @@ def make_optimizer(config: ConfigLike,
   elif c["name"] == "adamw":
     rule = optax.adamw(learning_rate, weight_decay=c["weight_decay"])
   elif c["name"] == "sgd":
-    rule = optax.sgd(learning_rate, momentum=momentum)
+    rule = optax.sgd(learning_rate, momentum=momentum, nesterov=c["nesterov"])
   else:
     if c["rmsprop_style"] == "pytorch":
       rule = optax.rmsprop(learning_rate, decay=0.99, eps=1e-8, eps_in_sqrt=False,

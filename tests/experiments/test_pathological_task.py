@@ -231,3 +231,24 @@ def test_stored_group_is_reused_unless_its_results_could_differ():
   early = dict(full, reached_validation=True, group_steps=250)
   assert gradient_table._reusable(dict(stored, results=[early]), settings)
   assert not gradient_table._reusable(stored, dict(settings, budget_steps=500))
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "identity", "gaussian"])
+def test_recurrent_initialisers_from_the_config(init):
+  config = configs.get_config("adding,50,rnn,clip")
+  config.model.init, config.model.spectral_radius = init, 1.1
+  config.optimizer.momentum, config.optimizer.nesterov = 0.9, True
+  launcher.validate(config)
+  cell = task_lib.build_cell(config.model)
+  w = np.asarray(cell.init(jax.random.PRNGKey(3), 2)["w_h"], np.float64)
+  h = config.model.hidden_size
+  if init == "orthogonal":
+    np.testing.assert_allclose(w @ w.T, 1.21 * np.eye(h), atol=1e-5)
+  elif init == "identity":
+    np.testing.assert_allclose(w, 1.1 * np.eye(h), rtol=1e-7)   # float32 1.1
+  else:
+    assert np.abs(np.linalg.eigvals(w)).max() == pytest.approx(1.1, rel=1e-4)
+    assert np.count_nonzero(w) == h * h
+  config.model.cell = "lstm"
+  with pytest.raises(ValueError, match="config.model.init"):
+    task_lib.validate(config)

@@ -243,3 +243,29 @@ def test_pytorch_style_rmsprop_follows_torch_formula():
   np.testing.assert_allclose(params["w"], want, rtol=1e-5)
   with pytest.raises(ValueError, match="rmsprop_style"):
     optim.make_optimizer(dict(name="rmsprop", rmsprop_style="keras"), 10)
+
+
+def test_nesterov_momentum_equals_the_formula():
+  # Sutskever et al. (2013) as optax writes it: v_t = g_t + mu v_{t-1};
+  # the step is -lr (g_t + mu v_t).
+  lr, mu = 0.1, 0.9
+  opt = optim.make_optimizer(config(name="sgd", learning_rate=lr, momentum=mu, nesterov=True,
+                                    clip_global_norm=0.0), total_steps=5)
+  gs = [np.array([1.0, -2.0]), np.array([0.5, 0.5]), np.array([-1.0, 3.0])]
+  updates, _ = updates_for(opt, [{"w": jnp.asarray(g)} for g in gs], {"w": jnp.zeros(2)})
+  v = np.zeros(2)
+  for g, u in zip(gs, updates):
+    v = g + mu * v
+    np.testing.assert_allclose(u["w"], -lr * (g + mu * v), rtol=1e-6)
+  heavy_ball = optim.make_optimizer(config(name="sgd", learning_rate=lr, momentum=mu,
+                                           clip_global_norm=0.0), total_steps=5)
+  hb, _ = updates_for(heavy_ball, [{"w": jnp.asarray(g)} for g in gs], {"w": jnp.zeros(2)})
+  assert not np.allclose(hb[1]["w"], updates[1]["w"])
+
+
+@pytest.mark.parametrize("fields", [dict(name="adam", nesterov=True),
+                                    dict(name="sgd", momentum=0.0, nesterov=True),
+                                    dict(name="sgd", momentum=0.9, nesterov=1)])
+def test_nesterov_needs_sgd_with_momentum(fields):
+  with pytest.raises(ValueError, match="optimizer.nesterov"):
+    optim.make_optimizer(config(**fields), total_steps=5)
