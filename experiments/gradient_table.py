@@ -344,7 +344,7 @@ def _reusable(stored: dict, settings: dict) -> bool:
     return False
   stopped_by_time = any(not r["reached_validation"] and r["group_steps"] < r["budget_steps"]
                         for r in stored["results"])
-  return not stopped_by_time or kept.get("budget_minutes") == settings["budget_minutes"]
+  return not stopped_by_time or kept["budget_minutes"] == settings["budget_minutes"]
 
 
 def _group_kind(model: str, methods: tuple[str, ...]) -> tuple[str, bool]:

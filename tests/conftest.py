@@ -5,9 +5,9 @@ import pathlib
 
 # The persistent compilation cache is off in the suite (CI always starts cold,
 # so it could only share programs between processes) and opt-in for a
-# developer re-running files: SEQJAX_TEST_JAX_CACHE=.jax_cache. JAX writes an
-# entry in place unless a size limit turns on its file lock, and that lock's
-# eviction scans and reads every entry on every write (0.45 s per write at
+# developer re-running files in one process: SEQJAX_TEST_JAX_CACHE=.jax_cache
+# (JAX writes an entry in place, so another process could read it
+# half-written). A size limit turns on JAX's file lock, whose eviction scans and reads every entry on every write (0.45 s per write at
 # 5,000 entries here), quadratic in the suite's size: CI's run with it took 68
 # minutes, where a cold run here had taken 18 without it. Set before JAX is
 # imported, which reads these variables as its defaults; processes the tests

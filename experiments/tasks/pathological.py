@@ -37,8 +37,8 @@ Model fields (``config.model``, besides those of ``bodies.validate``):
               own initialisers (orthogonal recurrent, Glorot input) and a
               1/sqrt(H) readout; "orthogonal": a random orthogonal recurrent
               matrix times spectral_radius; "identity": spectral_radius times
-              the identity (Le et al. 2015's IRNN start); "gaussian": N(0, 1/H)
-              rescaled to spectral_radius. All but "default" apply to rnn and
+              the identity (Le et al. 2015's IRNN start); "gaussian": a
+              Gaussian matrix rescaled to spectral_radius. All but "default" apply to rnn and
               leaky only; orthogonal, identity and gaussian keep the cell's
               input initialiser.
   spectral_radius  of the "smart", "orthogonal", "identity" and "gaussian"
@@ -194,9 +194,7 @@ def build_cell(model) -> Cell:
   elif model.init == "identity":
     options = dict(recurrent_init=initializers.identity(float(model.spectral_radius)))
   elif model.init == "gaussian":
-    options = dict(recurrent_init=initializers.spectral(
-        float(model.spectral_radius),
-        jax.nn.initializers.normal(1.0 / math.sqrt(model.hidden_size))))
+    options = dict(recurrent_init=initializers.spectral(float(model.spectral_radius)))
   if model.cell == "rnn":
     cell = cells.rnn(model.hidden_size, **options)
   elif model.cell == "leaky":

@@ -107,4 +107,3 @@ def padded_lengths(buckets, longest: int) -> tuple[int, ...]:
     longest: the widest padding, always the last width.
   """
   return tuple(sorted(set(b for b in buckets if b < longest))) + (longest,)
-

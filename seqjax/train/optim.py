@@ -54,9 +54,9 @@ def default_optimizer_config() -> ml_collections.ConfigDict:
     name: ``"adam"``, ``"adamw"``, ``"sgd"`` or ``"rmsprop"``.
     learning_rate: peak learning rate, > 0.
     momentum: heavy-ball momentum in [0, 1) for sgd and rmsprop; 0 means none.
+      Must be 0 for adam/adamw (their first-moment decay plays that role).
     nesterov: sgd only: Nesterov's momentum (Sutskever et al. 2013) instead of
       heavy ball; needs momentum > 0.
-      Must be 0 for adam/adamw (their first-moment decay plays that role).
     weight_decay: >= 0; 0 is off. Decoupled for adamw (``p -= lr * wd * p``);
       for the others ``wd * p`` is added to the clipped gradient (L2).
     schedule: ``"constant"`` (after an optional linear warmup from 0 over
@@ -159,7 +159,7 @@ def _validated(config: ConfigLike, total_steps: Any) -> dict[str, Any]:
   if momentum and name not in ("sgd", "rmsprop"):
     raise ValueError(f"optimizer.momentum is used by sgd and rmsprop only, got "
                      f"{momentum} with optimizer.name={name!r} (set it to 0)")
-  nesterov = c.get("nesterov", False)
+  nesterov = c["nesterov"]
   if not isinstance(nesterov, bool):
     raise ValueError(f"optimizer.nesterov must be True or False, got {nesterov!r}")
   if nesterov and (name != "sgd" or not momentum):
