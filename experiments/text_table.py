@@ -14,10 +14,18 @@ an interrupted one resumes), tested at its best validation accuracy.
 
 Rows needing vectors are skipped without ``--vectors`` (a word2vec text file,
 e.g. written by ``benchmarks/word2vec_vs_gensim.py --save_dir``).
+
+``--json`` keeps every cell's result (test accuracy, training seconds, steps)
+in a small file; with ``--merge`` such a file's cells are taken as they are
+(not trained again) wherever this workdir has no finished run, so a table
+measured in parts, on machines whose workdirs did not survive, is completed by
+training only what it lacks (``docs/figures/text_classification.json`` is the
+results document's).
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
 import sys
 
@@ -54,6 +62,16 @@ def define_flags():
   flags.DEFINE_bool("collect_only", False, "Train nothing; tabulate finished runs.")
   flags.DEFINE_string("png", "", "Write a bar chart of the test accuracies here.")
   flags.DEFINE_string("out", "", "Also write the markdown table to this file.")
+  flags.DEFINE_string("json", "", "Write every cell's result (accuracy, seconds, steps) here.")
+  flags.DEFINE_string("merge", "", "Take this --json file's cells instead of training them.")
+
+
+def compact(result: dict) -> dict:
+  """What the table needs of a run's ``final.json``: accuracy, seconds and steps."""
+  keep = {"metrics": {"test/accuracy": result["metrics"]["test/accuracy"]},
+          "train_seconds": result["train_seconds"]}
+  keep.update({k: result[k] for k in ("step", "num_steps") if k in result})
+  return keep
 
 
 def markdown(rows: list[tuple[str, dict]], datasets: list[str]) -> str:
@@ -116,12 +134,18 @@ def main(argv):
     sys.exit(f"error: --rows must name {sorted(known)}, got {sorted(set(f.rows) - known)}")
   if f.vectors and not pathlib.Path(f.vectors).is_file():
     sys.exit(f"error: --vectors must be a word2vec text file, got {f.vectors!r}")
+  merged = {}
+  if f.merge:
+    try:
+      merged = json.loads(pathlib.Path(f.merge).read_text())["cells"]
+    except (OSError, ValueError, KeyError) as e:
+      sys.exit(f"error: --merge must be a JSON file written by --json, got {f.merge!r} ({e})")
   root = pathlib.Path(f.workdir)
-  table = []
+  table, cells = [], {}
   for label, model, init in ROWS:
     if f.rows and model not in f.rows:
       continue
-    if init and not f.vectors:
+    if init and not f.vectors and not f.collect_only:
       print(f"{label}: skipped (needs --vectors)")
       continue
     results = {}
@@ -130,12 +154,19 @@ def main(argv):
       overrides = [f"model.pretrained={pathlib.Path(f.vectors).resolve()}"] if init else []
       results[d] = run_pair("text_classification", variant, root=root,
                             budget=f.budget_minutes, quick=f.quick, overrides=overrides,
-                            rerun=False, collect_only=f.collect_only)
+                            rerun=False, collect_only=f.collect_only or variant in merged)
+      if "metrics" in results[d]:
+        results[d] = cells[variant] = compact(results[d])
+      elif variant in merged:
+        print(f"{variant}: from {f.merge}")
+        results[d] = cells[variant] = merged[variant]
     table.append((label, results))
   text = markdown(table, f.datasets)
   print(text)
   if f.out:
     pathlib.Path(f.out).write_text(text + "\n")
+  if f.json:
+    pathlib.Path(f.json).write_text(json.dumps({"cells": cells}, indent=1) + "\n")
   if f.png:
     bar_chart(table, f.datasets, f.png)
 

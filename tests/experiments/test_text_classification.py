@@ -79,3 +79,36 @@ def test_markdown_table_marks_missing_and_cut_runs():
   assert "90.1% (1.5)" in row and "5/10 steps" in row and "n/a" in row
   assert text.splitlines()[3].split(" | ")[1:3] == ["not run", "failed"]
   json.dumps(text)
+
+
+@pytest.mark.integration
+def test_merge_fills_cells_without_a_run_and_json_keeps_them(tmp_path):
+  import subprocess
+  import sys
+  earlier = {"cells": {
+      "imdb,fasttext": {"metrics": {"test/accuracy": 0.905}, "train_seconds": 78.0},
+      "rt,gru2,w2v": {"metrics": {"test/accuracy": 0.78}, "train_seconds": 90.0,
+                      "step": 10, "num_steps": 20}}}
+  (tmp_path / "earlier.json").write_text(json.dumps(earlier))
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.text_table", f"--workdir={tmp_path / 'runs'}",
+       "--collect_only", "--rows=fasttext,gru2", "--datasets=imdb,rt",
+       f"--merge={tmp_path / 'earlier.json'}", f"--json={tmp_path / 'now.json'}"],
+      capture_output=True, text=True, check=True).stdout
+  rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines()
+          if line.startswith("| ")}
+  assert rows["fastText bigrams"].split(" | ")[1:] == ["90.5% (1.3)", "not run |"]
+  assert "78.0% (1.5, 10/20 steps)" in rows["BiGRU x2, word2vec"]
+  assert rows["BiGRU x2"].count("not run") == 2
+  assert json.loads((tmp_path / "now.json").read_text()) == earlier
+  # Without --collect_only a merged cell is still not trained again.
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.text_table", f"--workdir={tmp_path / 'runs'}",
+       "--rows=fasttext", "--datasets=imdb", f"--merge={tmp_path / 'earlier.json'}"],
+      capture_output=True, text=True, check=True).stdout
+  assert "| fastText bigrams | 90.5% (1.3) |" in out
+  assert not (tmp_path / "runs" / "text_classification").exists()
+  bad = subprocess.run(
+      [sys.executable, "-m", "experiments.text_table", f"--workdir={tmp_path}",
+       "--collect_only", f"--merge={tmp_path / 'runs'}"], capture_output=True, text=True)
+  assert bad.returncode != 0 and "--merge must be a JSON file" in bad.stderr
