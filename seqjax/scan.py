@@ -410,3 +410,56 @@ def unroll(cell: Cell,
   if not time_major:
     ys = jnp.moveaxis(ys, 0, -2)
   return final, ys
+
+
+def trace(cell: Cell,
+          params: Params,
+          xs: Array,
+          carry: Optional[Carry] = None,
+          **options: Any) -> tuple[Carry, Array, Carry]:
+  """``unroll`` that also returns the carry after every step, for plots and diagnostics.
+
+  What a memory cell's read and write weightings look like over a sequence,
+  how an LSTM's cell state drifts: ``carries`` holds every leaf of the carry
+  at every step, stacked on a time axis after the batch axes.
+
+  Args:
+    cell, params, xs, carry: as ``unroll`` (batch-major ``xs`` (*B, T, D)).
+    **options: ``unroll``'s keyword arguments (``mask``, ``reset``,
+      ``reverse``, ``unroll``, ``remat``, ``implementation``), except
+      ``time_major``. The traced run takes the plain scan of ``cell.step``.
+
+  Returns:
+    ``(final_carry, ys, carries)``: as ``unroll``, plus the carry's pytree with
+    every leaf ``(*B, ...)`` stacked as ``(*B, T, ...)``: the carry after step
+    t at index t (zeros on masked steps, like ``ys``).
+  """
+  if not isinstance(cell, Cell):
+    raise TypeError(f"cell must be a seqjax.Cell, got {type(cell).__name__}")
+  if options.get("time_major"):
+    raise ValueError("time_major must be False for trace (xs is (*B, T, D))")
+  options.pop("time_major", None)
+  shape = checks.shape_of(xs)
+  if len(shape) < 2:
+    raise ValueError(f"xs must have shape (*B, T, D), got shape {shape}")
+  batch = shape[:-2]
+  like = jax.eval_shape(lambda p: cell.initial_carry(p, batch), params)
+  leaves, treedef = jax.tree_util.tree_flatten(like)
+  sizes = [math.prod(leaf.shape[len(batch):]) for leaf in leaves]
+  dtype = jnp.result_type(*leaves) if leaves else jnp.float32
+
+  def step(p, c, x):
+    c, y = cell.step(p, c, x)
+    flat = [leaf.reshape(leaf.shape[:len(batch)] + (-1,)).astype(dtype)
+            for leaf in jax.tree_util.tree_leaves(c)]
+    return c, jnp.concatenate([y.astype(dtype)] + flat, axis=-1)
+
+  traced = cell.with_step(step, output_size=cell.output_size + sum(sizes))
+  final, out = unroll(traced, params, xs, carry, **options)
+  ys = out[..., :cell.output_size]
+  pieces, start = [], cell.output_size
+  for leaf, size in zip(leaves, sizes):
+    piece = out[..., start:start + size]
+    pieces.append(piece.reshape(out.shape[:-1] + leaf.shape[len(batch):]).astype(leaf.dtype))
+    start += size
+  return final, ys, jax.tree_util.tree_unflatten(treedef, pieces)
