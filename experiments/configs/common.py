@@ -51,8 +51,13 @@ def loop_config(task: str, seed: int = 0) -> ml_collections.ConfigDict:
 
 def model_config(cell: str, *, hidden_size: int, num_layers: int = 1, levels: int = 8,
                  kernel_size: int = 2, dropout: float = 0.0, forget_bias: float = 1.0,
-                 implementation: str = "auto") -> ml_collections.ConfigDict:
-  """``config.model``; fields a model does not use are kept, for overrides."""
+                 implementation: str = "auto",
+                 cell_options: dict | None = None) -> ml_collections.ConfigDict:
+  """``config.model``; fields a model does not use are kept, for overrides.
+
+  ``cell_options`` are further keyword arguments of the cell factory (e.g. an
+  NTM's ``memory_size``), set with ``--config.model.cell_options.memory_size=64``.
+  """
   return ml_collections.ConfigDict(dict(
       cell=cell,                 # any cell factory in seqjax.cells, or "tcn"
       hidden_size=hidden_size,   # recurrent units per layer, or TCN channels per level
@@ -62,6 +67,7 @@ def model_config(cell: str, *, hidden_size: int, num_layers: int = 1, levels: in
       dropout=dropout,           # RNNs: between layers; TCN: after each convolution
       forget_bias=forget_bias,   # the LSTM family only
       implementation=implementation,  # RNNs: seqjax.unroll's (seqjax.Implementation)
+      cell_options=dict(cell_options or {}),  # more keyword arguments of the cell factory
   ))
 
 

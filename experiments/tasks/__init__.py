@@ -23,9 +23,9 @@ what the resolver does not offer: ``translation`` builds encoder-decoders and
 ``pathological`` its cells with Pascanu et al.'s initialisations and delays.
 """
 
-from experiments.tasks import (adding, char_lm, copy_memory, esn, mnist, music, pathological,
+from experiments.tasks import (adding, algorithmic, char_lm, copy_memory, esn, mnist, music, pathological,
                                text_classification, translation)
 
-TASKS = {"adding": adding, "char_lm": char_lm, "copy_memory": copy_memory, "esn": esn,
+TASKS = {"adding": adding, "algorithmic": algorithmic, "char_lm": char_lm, "copy_memory": copy_memory, "esn": esn,
          "mnist": mnist, "music": music, "pathological": pathological,
          "text_classification": text_classification, "translation": translation}

@@ -12,6 +12,8 @@ common.model_config`` writes them)::
   dropout      RNNs: between layers; TCN: after each convolution
   forget_bias  given to the factories that take one (the LSTM family)
   implementation  seqjax.unroll's implementation for the recurrent layers
+  cell_options further keyword arguments of the cell factory (e.g. an NTM's
+               memory_size); an argument the factory does not take is an error
 
 A recurrent body is ``seqjax.layers.stacked(recurrent(cell), num_layers)``, a
 convolutional one ``seqjax.tcn.tcn([hidden_size] * levels)``; with
@@ -59,6 +61,19 @@ def validate(model) -> None:
   if not 0 <= model.dropout < 1:
     raise ValueError(f"config.model.dropout must be in [0, 1), got {model.dropout}")
   Implementation.check(model.implementation, "config.model.implementation")
+  if model.cell != "tcn":
+    _cell_options(model, getattr(cells, model.cell))
+
+
+def _cell_options(model, factory) -> dict:
+  """``config.model.cell_options`` as keyword arguments ``factory`` takes (ValueError if not)."""
+  options = dict(model.get("cell_options", None) or {})
+  accepted = set(inspect.signature(factory).parameters) - {"hidden_size"}
+  unknown = sorted(set(options) - accepted)
+  if unknown:
+    raise ValueError(f"config.model.cell_options must be keyword arguments of "
+                     f"seqjax.cells.{model.cell} ({', '.join(sorted(accepted))}), got {unknown}")
+  return options
 
 
 def build_body(model, *, input_dropout: Optional[float] = None) -> layers.Layer:
@@ -80,6 +95,7 @@ def build_body(model, *, input_dropout: Optional[float] = None) -> layers.Layer:
   options = {}
   if "forget_bias" in inspect.signature(factory).parameters:
     options["forget_bias"] = model.forget_bias
+  options.update(_cell_options(model, factory))
   layer = layers.recurrent(factory(model.hidden_size, **options),
                            implementation=model.implementation)
   return layers.stacked(layer, model.num_layers, dropout=model.dropout,
