@@ -1,4 +1,4 @@
-"""Memory addressing shared by the memory-augmented cells (NTM, DNC).
+"""Memory addressing and controllers shared by the memory-augmented cells (NTM, DNC).
 
 Every function takes a batch of memories ``(*B, N, M)`` (N slots of width M)
 and weightings over the slots ``(*B, R, N)``, one row per head (R heads), and
@@ -21,10 +21,15 @@ References:
 
 from __future__ import annotations
 
+from typing import Union
+
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from seqjax import checks
+from seqjax.cells.feedforward import feedforward
+from seqjax.cells.lstm import lstm
+from seqjax.types import Array, Cell
 
 #: Added to the product of norms in cosine similarities (all-zero rows get 0).
 COSINE_EPS = 1e-6
@@ -162,3 +167,24 @@ def write(memory: Array, weights: Array, erase: Array, add: Array) -> Array:
 def oneplus(x: Array) -> Array:
   """``1 + softplus(x)``: an unconstrained value mapped to [1, inf) (sharpening, DNC strengths)."""
   return 1 + jax.nn.softplus(x)
+
+
+def controller(spec: Union[str, Cell], hidden_size: int, dtype=jnp.float32) -> Cell:
+  """The controller cell a memory cell's ``controller`` argument names.
+
+  Args:
+    spec: ``"lstm"`` (``seqjax.cells.lstm(hidden_size)``), ``"feedforward"``
+      (``seqjax.cells.feedforward(hidden_size)``) or a ``Cell`` whose ``output_size`` is
+      ``hidden_size``.
+    hidden_size: H, the controller's output size.
+    dtype: dtype of the built controllers.
+  """
+  if isinstance(spec, Cell):
+    if spec.output_size != hidden_size:
+      raise ValueError(f"controller must output hidden_size = {hidden_size} features, "
+                       f"got a cell with output_size {spec.output_size}")
+    return spec
+  checks.one_of("controller", spec, ("lstm", "feedforward"))
+  if spec == "lstm":
+    return lstm(hidden_size, dtype=dtype)
+  return feedforward(hidden_size, dtype=dtype)

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 from seqjax import checks
 from seqjax import init as initializers
 from seqjax.cells import addressing, common
-from seqjax.cells.lstm import lstm
 from seqjax.types import Array, Cell
 
 __all__ = ["ntm", "NTMCarry", "ntm_memory"]  # re-exported by seqjax.cells
@@ -36,25 +35,6 @@ class NTMCarry(NamedTuple):
   read_weights: Array  # (*B, R, N): each read head's weighting of the last step
   write_weights: Array  # (*B, W, N): each write head's weighting of the last step
   reads: Array  # (*B, R, M): the read vectors of the last step
-
-
-def _feedforward(hidden_size: int, dtype) -> Cell:
-  """A feed-forward controller as a cell: ``h_t = tanh(x_t W + b)``; the carry (h) is unused."""
-
-  def init(key, input_size):
-    return {"w": initializers.glorot_uniform()(key, (input_size, hidden_size), dtype),
-            "b": jnp.zeros((hidden_size,), dtype)}
-
-  def initial_carry(params, batch_shape=()):
-    return common.zeros_carry(params, batch_shape, hidden_size, like="w")
-
-  def step(params, h, x):
-    del h
-    h = jnp.tanh(x @ params["w"] + params["b"])
-    return h, h
-
-  return Cell(init, initial_carry, step, common.input_size_of("w"), hidden_size,
-              hidden_size, f"feedforward(hidden_size={hidden_size})")
 
 
 def ntm_memory(params: dict, carry: NTMCarry) -> Array:
@@ -145,15 +125,7 @@ def ntm(hidden_size: int,
     raise ValueError(f"shift_range must satisfy 2 * shift_range + 1 <= memory_size = {n}, "
                      f"got {shift}")
   checks.one_of("memory_init", memory_init, ("constant", "learned"))
-  if isinstance(controller, Cell):
-    if controller.output_size != hidden_size:
-      raise ValueError(f"controller must output hidden_size = {hidden_size} features, "
-                       f"got a cell with output_size {controller.output_size}")
-    control = controller
-  else:
-    checks.one_of("controller", controller, ("lstm", "feedforward"))
-    control = (lstm(hidden_size, dtype=dtype) if controller == "lstm"
-               else _feedforward(hidden_size, dtype))
+  control = addressing.controller(controller, hidden_size, dtype)
   span = 2 * shift + 1
   read_size = m + span + 3  # key, beta, g, shifts, gamma
   write_size = read_size + 2 * m  # ... erase, add

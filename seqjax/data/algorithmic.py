@@ -39,7 +39,7 @@ def _length_range(min_name: str, min_value, max_name: str, max_value) -> tuple[i
 
 
 def copy_steps(max_length: int) -> int:
-  """T of a ``copy`` batch: the sequence, the delimiter and the recall, ``2 L_max + 1``."""
+  """T of a ``copy`` batch: the sequence, the delimiter and the recall, ``2 max_length + 1``."""
   return 2 * checks.positive_int("max_length", max_length) + 1
 
 
@@ -88,7 +88,7 @@ def copy(rng: np.random.Generator, batch_size: int, min_length: int, max_length:
 
 
 def repeat_copy_steps(max_length: int, max_repeats: int) -> int:
-  """T of a ``repeat_copy`` batch: ``L_max + 1 + L_max R_max + 1``."""
+  """T of a ``repeat_copy`` batch: ``max_length + 1 + max_length * max_repeats + 1``."""
   length = checks.positive_int("max_length", max_length)
   return length + 2 + length * checks.positive_int("max_repeats", max_repeats)
 
@@ -154,7 +154,7 @@ def repeat_copy(rng: np.random.Generator, batch_size: int, min_length: int, max_
 
 
 def associative_recall_steps(max_items: int, item_length: int = 3) -> int:
-  """T of an ``associative_recall`` batch: ``(k_max + 2) (item_length + 1) + item_length - 1``."""
+  """T of an ``associative_recall`` batch: ``(max_items + 2) (item_length + 1) + item_length - 1``."""
   items = checks.positive_int("max_items", max_items)
   item = checks.positive_int("item_length", item_length)
   return items * (item + 1) + 2 * (item + 1) + item - 1
