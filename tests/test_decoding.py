@@ -25,6 +25,20 @@ def _model(v_t=7, scale=3.0):
   return model, params
 
 
+# Jitted with the model static: compiled once per model, shape and option, where
+# un-jitted calls would compile every operation separately (the model returned by
+# _model is cached, so tests share these programs).
+_encode = jax.jit(lambda model, *args: model.encode(*args), static_argnums=0)
+_step = jax.jit(lambda model, *args: model.step(*args), static_argnums=0)
+_apply = jax.jit(lambda model, params, source, target_in, mask:
+                 model.apply(params, source, target_in, source_mask=mask), static_argnums=0)
+_greedy = jax.jit(decoding.greedy, static_argnums=0, static_argnames=("max_length",))
+_sample = jax.jit(decoding.sample, static_argnums=0,
+                  static_argnames=("max_length", "temperature"))
+_beam_search = jax.jit(decoding.beam_search, static_argnums=0,
+                       static_argnames=("beam_size", "max_length", "alpha", "length_ratio"))
+
+
 def _sources():
   source = np.array([[3, 4, 5, 6, 2], [7, 3, 2, 0, 0], [5, 2, 0, 0, 0]], np.int32)
   return source, source != 0
@@ -34,10 +48,10 @@ def _greedy_loop(model, params, source, mask, max_length):
   """One sentence at a time, one step at a time, in Python."""
   out = []
   for i in range(source.shape[0]):
-    encoded = model.encode(params, source[i:i + 1], mask[i:i + 1])
+    encoded = _encode(model, params, source[i:i + 1], mask[i:i + 1])
     state, token, tokens = encoded.state, BOS, []
     for t in range(max_length):
-      state, logits, _ = model.step(params, encoded.memory, state, jnp.array([token]))
+      state, logits, _ = _step(model, params, encoded.memory, state, jnp.array([token]))
       token = EOS if t == max_length - 1 else int(np.argmax(logits[0]))
       tokens.append(token)
       if token == EOS:
@@ -49,7 +63,7 @@ def _greedy_loop(model, params, source, mask, max_length):
 def _log_prob(model, params, source, mask, tokens, max_length):
   """log P(tokens | source) by teacher forcing; a forced final EOS counts 0."""
   target = jnp.array([tokens])
-  logits, _ = model.apply(params, source, seq2seq.shift_right(target, BOS), source_mask=mask)
+  logits, _ = _apply(model, params, source, seq2seq.shift_right(target, BOS), mask)
   logp = np.asarray(jax.nn.log_softmax(logits[0], -1))
   terms = [logp[t, y] for t, y in enumerate(tokens)]
   if len(tokens) == max_length:
@@ -77,9 +91,8 @@ def test_beam_width_one_equals_greedy():
   model, params = _model()
   source, mask = _sources()
   for max_length in (1, 3, 8):
-    greedy = decoding.greedy(model, params, source, mask, max_length=max_length)
-    beams = decoding.beam_search(model, params, source, mask, beam_size=1,
-                                 max_length=max_length)
+    greedy = _greedy(model, params, source, mask, max_length=max_length)
+    beams = _beam_search(model, params, source, mask, beam_size=1, max_length=max_length)
     np.testing.assert_array_equal(beams.tokens[:, 0], greedy.tokens)
     np.testing.assert_array_equal(beams.lengths[:, 0], greedy.lengths)
     np.testing.assert_allclose(beams.log_probs[:, 0], greedy.log_probs, rtol=1e-6)
@@ -101,8 +114,7 @@ def test_wide_beam_finds_the_exact_best_sequences(alpha):
         hypotheses.append((logp / float(decoding.length_penalty(n, alpha)), tokens, logp))
     hypotheses.sort(key=lambda h: -h[0])
     assert len(hypotheses) == 13
-    beams = decoding.beam_search(model, params, s, m, beam_size=13, max_length=max_length,
-                                 alpha=alpha)
+    beams = _beam_search(model, params, s, m, beam_size=13, max_length=max_length, alpha=alpha)
     for rank in range(5):
       score, tokens, logp = hypotheses[rank]
       n = int(beams.lengths[0, rank])
@@ -118,7 +130,7 @@ def test_beam_never_worse_than_greedy_and_batched_equals_alone():
   run = jax.jit(lambda p, s, m: decoding.beam_search(model, p, s, m, beam_size=4,
                                                      max_length=7))
   beams = run(params, source, mask)
-  greedy = decoding.greedy(model, params, source, mask, max_length=7)
+  greedy = _greedy(model, params, source, mask, max_length=7)
   assert np.all(np.asarray(beams.log_probs[:, 0]) >= np.asarray(greedy.log_probs) - 1e-5)
   for i in range(3):
     n = int(mask[i].sum())
@@ -133,8 +145,8 @@ def test_length_penalty_formula_and_length_ratio():
   assert float(decoding.length_penalty(9, 0.0)) == 1.0
   model, params = _model()
   source, mask = _sources()
-  out = decoding.beam_search(model, params, source, mask, beam_size=3, max_length=20,
-                             length_ratio=(1.0, 1.0))
+  out = _beam_search(model, params, source, mask, beam_size=3, max_length=20,
+                     length_ratio=(1.0, 1.0))
   limits = np.ceil(mask.sum(1) * 1.0 + 1.0)
   assert np.all(np.asarray(out.lengths) <= limits[:, None])
   assert np.all(np.asarray(out.lengths) >= 1)
@@ -143,12 +155,12 @@ def test_length_penalty_formula_and_length_ratio():
 def test_sampling_cold_equals_greedy_and_is_seeded():
   model, params = _model()
   source, mask = _sources()
-  greedy = decoding.greedy(model, params, source, mask, max_length=6)
-  cold = decoding.sample(model, params, source, mask, key=jax.random.key(0), max_length=6,
-                         temperature=1e-4)
+  greedy = _greedy(model, params, source, mask, max_length=6)
+  cold = _sample(model, params, source, mask, key=jax.random.key(0), max_length=6,
+                 temperature=1e-4)
   np.testing.assert_array_equal(cold.tokens, greedy.tokens)
-  a = decoding.sample(model, params, source, mask, key=jax.random.key(1), max_length=6)
-  b = decoding.sample(model, params, source, mask, key=jax.random.key(1), max_length=6)
+  a = _sample(model, params, source, mask, key=jax.random.key(1), max_length=6)
+  b = _sample(model, params, source, mask, key=jax.random.key(1), max_length=6)
   np.testing.assert_array_equal(a.tokens, b.tokens)
   # Sampled sequences have the log-probability the model gives them.
   for i in range(3):
@@ -183,8 +195,8 @@ def test_beam_search_without_attention_or_input_feeding():
                                   reverse_source=True)
   params = model.init(jax.random.key(1))
   source, mask = _sources()
-  greedy = decoding.greedy(model, params, source, mask, max_length=5)
-  beams = decoding.beam_search(model, params, source, mask, beam_size=1, max_length=5)
+  greedy = _greedy(model, params, source, mask, max_length=5)
+  beams = _beam_search(model, params, source, mask, beam_size=1, max_length=5)
   np.testing.assert_array_equal(beams.tokens[:, 0], greedy.tokens)
-  wide = decoding.beam_search(model, params, source, mask, beam_size=3, max_length=5)
+  wide = _beam_search(model, params, source, mask, beam_size=3, max_length=5)
   assert np.all(np.asarray(wide.log_probs[:, 0]) >= np.asarray(greedy.log_probs) - 1e-5)

@@ -116,8 +116,11 @@ def test_rows_the_loss_ignores_add_no_terms():
   cell = cells.rnn(H)
   xs = rng.normal(size=(2, 4, D)).astype(np.float32)
   v = jnp.asarray(rng.normal(size=H).astype(np.float32))
-  only_row_0 = regularizers.pascanu_omega(cell, params, xs, lambda ys: jnp.sum(ys[0] @ v))
-  row_0 = regularizers.pascanu_omega(cell, params, xs[:1], lambda ys: jnp.sum(ys[0] @ v))
+  # Jitted: one program per batch shape, not one per operation.
+  omega = jax.jit(lambda x: regularizers.pascanu_omega(cell, params, x,
+                                                       lambda ys: jnp.sum(ys[0] @ v)))
+  only_row_0 = omega(xs)
+  row_0 = omega(xs[:1])
   np.testing.assert_allclose(only_row_0, row_0, rtol=1e-5)
 
 
@@ -169,14 +172,16 @@ def test_omega_loss_is_the_task_loss_plus_weighted_omega():
     def objective(p):
       return regularizers.omega_loss(cell, p, xs, task, weight=0.5)
 
-    (total, parts), grads = jax.value_and_grad(objective, has_aux=True)(params)
+    # Jitted: each a program compiled once, rather than every operation on its own.
+    (total, parts), grads = jax.jit(jax.value_and_grad(objective, has_aux=True))(params)
     plain = lambda p: task(unroll(cell, p, xs, implementation="scan")[1])  # noqa: E731
     omega = lambda p: regularizers.pascanu_omega(cell, p, xs, task)  # noqa: E731
-    np.testing.assert_allclose(parts["loss"], plain(params), rtol=1e-12)
-    np.testing.assert_allclose(parts["omega"], omega(params), rtol=1e-12)
+    (plain_value, plain_grad), (omega_value, omega_grad) = jax.jit(
+        lambda p: (jax.value_and_grad(plain)(p), jax.value_and_grad(omega)(p)))(params)
+    np.testing.assert_allclose(parts["loss"], plain_value, rtol=1e-12)
+    np.testing.assert_allclose(parts["omega"], omega_value, rtol=1e-12)
     np.testing.assert_allclose(total, parts["loss"] + 0.5 * parts["omega"], rtol=1e-12)
-    expected = jax.tree_util.tree_map(lambda a, b: a + 0.5 * b, jax.grad(plain)(params),
-                                      jax.grad(omega)(params))
+    expected = jax.tree_util.tree_map(lambda a, b: a + 0.5 * b, plain_grad, omega_grad)
     for name in NAMES:
       np.testing.assert_allclose(grads[name], expected[name], rtol=1e-9, atol=1e-12)
 
@@ -188,8 +193,8 @@ def test_lstm_omega_and_its_gradient_are_finite():
   xs = rng.normal(size=(2, 4, D)).astype(np.float32)
   loss = lambda ys: jnp.sum(ys[:, -1] ** 2)  # noqa: E731
   for state in ("carry", "h"):
-    omega, grads = jax.value_and_grad(
-        lambda p: regularizers.pascanu_omega(cell, p, xs, loss, state=state))(params)
+    omega, grads = jax.jit(jax.value_and_grad(  # one program, not one per operation
+        lambda p: regularizers.pascanu_omega(cell, p, xs, loss, state=state)))(params)  # noqa: B023
     assert omega.shape == () and np.isfinite(omega) and omega > 0
     assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
 

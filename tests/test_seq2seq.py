@@ -27,11 +27,13 @@ def _batch():
 
 
 def _loop(model, params, source, mask, target_in):
-  """The decoder as a Python loop of ``model.step``."""
-  encoded = model.encode(params, source, mask)
+  """The decoder as a Python loop of ``model.step`` (each call jitted: one program per
+  function, not one per operation)."""
+  encoded = jax.jit(lambda p: model.encode(p, source, mask))(params)  # ids stay concrete
+  step = jax.jit(model.step)
   state, logits, weights = encoded.state, [], []
   for t in range(target_in.shape[1]):
-    state, out, w = model.step(params, encoded.memory, state, target_in[:, t])
+    state, out, w = step(params, encoded.memory, state, target_in[:, t])
     logits.append(out)
     weights.append(w)
   return jnp.stack(logits, 1), (None if weights[0] is None else jnp.stack(weights, 1))
@@ -43,7 +45,8 @@ def test_training_scan_equals_loop_of_steps(kind):
   params = model.init(jax.random.key(0))
   source, mask, target, _ = _batch()
   target_in = seq2seq.shift_right(target, model.bos_id)
-  logits, weights = model.apply(params, source, target_in, source_mask=mask)
+  logits, weights = jax.jit(lambda p: model.apply(p, source, target_in, source_mask=mask))(
+      params)
   ref_logits, ref_weights = _loop(model, params, source, mask, target_in)
   np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
   assert logits.shape == (2, 4, V_T)
@@ -61,20 +64,28 @@ def test_padded_batch_equals_each_pair_alone():
   source, mask, target, target_mask = _batch()
   garbage_source = np.where(mask, source, 8)
   garbage_target = np.where(target_mask, target, 7)
-  total, count = seq2seq.sequence_loss(model, params, garbage_source, garbage_target,
-                                       source_mask=mask, target_mask=target_mask)
-  logits, weights = model.apply(params, garbage_source,
-                                seq2seq.shift_right(garbage_target, model.bos_id),
-                                source_mask=mask, target_mask=target_mask)
+
+  @jax.jit
+  def batched(p):
+    return (seq2seq.sequence_loss(model, p, garbage_source, garbage_target,
+                                  source_mask=mask, target_mask=target_mask),
+            model.apply(p, garbage_source, seq2seq.shift_right(garbage_target, model.bos_id),
+                        source_mask=mask, target_mask=target_mask))
+
+  (total, count), (logits, weights) = batched(params)
   expected_total = 0.0
   for i in range(2):
     s, u = int(mask[i].sum()), int(target_mask[i].sum())
-    alone_total, alone_count = seq2seq.sequence_loss(model, params, source[i:i + 1, :s],
-                                                     target[i:i + 1, :u])
+    alone_source, alone_target = source[i:i + 1, :s], target[i:i + 1, :u]
+
+    @jax.jit
+    def alone(p):
+      return (seq2seq.sequence_loss(model, p, alone_source, alone_target),  # noqa: B023
+              model.apply(p, alone_source, seq2seq.shift_right(alone_target, 1)))  # noqa: B023
+
+    (alone_total, alone_count), (alone_logits, alone_weights) = alone(params)
     assert float(alone_count) == u
     expected_total += float(alone_total)
-    alone_logits, alone_weights = model.apply(params, source[i:i + 1, :s],
-                                              seq2seq.shift_right(target[i:i + 1, :u], 1))
     np.testing.assert_allclose(logits[i, :u], alone_logits[0], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(weights[i, :u, :s], alone_weights[0], rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(float(total), expected_total, rtol=1e-5)
@@ -86,13 +97,19 @@ def test_padding_values_change_no_gradient():
   params = model.init(jax.random.key(2))
   source, mask, target, target_mask = _batch()
 
+  def loss(p, padded_source, padded_target):
+    total, count = seq2seq.sequence_loss(model, p, padded_source, padded_target,
+                                         source_mask=mask, target_mask=target_mask)
+    return total / count
+
+  grad = jax.jit(jax.grad(loss))  # one program for both paddings
+
   def grads(pad_source, pad_target):
-    def loss(p):
-      total, count = seq2seq.sequence_loss(
-          model, p, np.where(mask, source, pad_source), np.where(target_mask, target, pad_target),
-          source_mask=mask, target_mask=target_mask)
-      return total / count
-    return jax.grad(loss)(params)
+    padded_target = np.where(target_mask, target, pad_target)
+    # The check sequence_loss makes on concrete targets (skipped on jit's traced
+    # ones) accepts any padding.
+    seq2seq.check_targets(padded_target, target_mask, model.eos_id)
+    return grad(params, np.where(mask, source, pad_source), padded_target)
 
   a, b = grads(0, 0), grads(8, 9)
   jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7),
@@ -111,7 +128,8 @@ def test_gradient_matches_finite_differences():
 
   with jax.enable_x64(True):
     p64 = jax.tree_util.tree_map(lambda x: jnp.asarray(x, jnp.float64), params)
-    grad = jax.grad(loss)(p64)
+    grad = jax.jit(jax.grad(loss))(p64)
+    loss = jax.jit(loss)  # compiled once, for both perturbed points
     rng = np.random.default_rng(0)
     direction = jax.tree_util.tree_map(lambda x: jnp.asarray(rng.normal(size=x.shape)), p64)
     eps = 1e-5
@@ -129,20 +147,22 @@ def test_scheduled_sampling_limits():
   source, mask, target, target_mask = _batch()
   target_in = seq2seq.shift_right(target, model.bos_id)
   key = jax.random.key(5)
-  forced, _ = model.apply(params, source, target_in, source_mask=mask, target_mask=target_mask,
-                          key=key, training=True)
-  gold, _ = model.apply(params, source, target_in, source_mask=mask, target_mask=target_mask,
-                        key=key, training=True, teacher_prob=jnp.ones(2))
+  # Jitted (one program per option set, not one per operation), the token ids
+  # closed over: concrete, so that apply still checks them.
+  apply = jax.jit(lambda p, **options: model.apply(p, source, target_in, source_mask=mask,
+                                                   **options),
+                  static_argnames=("training", "sampling"))
+  forced, _ = apply(params, target_mask=target_mask, key=key, training=True)
+  gold, _ = apply(params, target_mask=target_mask, key=key, training=True,
+                  teacher_prob=jnp.ones(2))
   np.testing.assert_allclose(gold, forced, rtol=1e-6, atol=1e-6)  # dropout masks too
   # Probability 0: free running, each input the argmax of the previous logits.
-  free, _ = model.apply(params, source, target_in, source_mask=mask, key=key,
-                        teacher_prob=jnp.zeros(2))
+  free, _ = apply(params, key=key, teacher_prob=jnp.zeros(2))
   fed = np.concatenate([np.full((2, 1), model.bos_id), np.argmax(free, -1)[:, :-1]], 1)
   loop_logits, _ = _loop(model, params, source, mask, jnp.asarray(fed, jnp.int32))
   np.testing.assert_allclose(free, loop_logits, rtol=1e-5, atol=1e-5)
   # In between, the coin mixes gold and own tokens: logits differ from both.
-  half, _ = model.apply(params, source, target_in, source_mask=mask, key=key,
-                        teacher_prob=0.5 * jnp.ones(2), sampling="sample")
+  half, _ = apply(params, key=key, teacher_prob=0.5 * jnp.ones(2), sampling="sample")
   assert half.shape == forced.shape and np.all(np.isfinite(np.asarray(half)))
 
 

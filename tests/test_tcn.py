@@ -84,7 +84,7 @@ def test_causal_with_the_stated_receptive_field(kernel_size, levels):
   xs = jnp.asarray(np.abs(np.random.default_rng(1).normal(size=(1, length, 1))) + 0.1,
                    jnp.float32)
   t = length - 3
-  grad = jax.grad(lambda x: layer.apply(params, x)[1][0, t].sum())(xs)[0, :, 0]
+  grad = jax.jit(jax.grad(lambda x: layer.apply(params, x)[1][0, t].sum()))(xs)[0, :, 0]
   assert np.all(np.asarray(grad[t + 1:]) == 0), "output t depends on a later input"
   assert np.all(np.asarray(grad[:t - field + 1]) == 0), "sees beyond its receptive field"
   assert grad[t - field + 1] != 0 and grad[t] != 0
@@ -124,20 +124,21 @@ def test_chunks_and_single_steps_with_the_carry_equal_one_pass():
 
 def test_reset_equals_separate_sequences():
   layer, params = _layer_and_params()
+  apply = jax.jit(layer.apply)  # one program per shape, not one per operation
   rng = np.random.default_rng(4)
   xs = rng.normal(size=(2, 16, 2)).astype(np.float32)
   reset = np.zeros((2, 16), bool)
   reset[0, 5] = reset[0, 11] = reset[1, 9] = True
-  history = layer.apply(params, rng.normal(size=(2, 6, 2)).astype(np.float32))[0]
-  _, ys = layer.apply(params, xs, history, reset=reset)
+  history = apply(params, rng.normal(size=(2, 6, 2)).astype(np.float32))[0]
+  _, ys = apply(params, xs, history, reset=reset)
   # Row 0: [0, 5) continues the history; [5, 11) and [11, 16) start afresh.
   np.testing.assert_allclose(
-      ys[0, :5], layer.apply(params, xs[:1, :5], [jax.tree_util.tree_map(
+      ys[0, :5], apply(params, xs[:1, :5], [jax.tree_util.tree_map(
           lambda a: a[:1], h) for h in history])[1][0], rtol=1e-5, atol=1e-6)
   for start, stop in [(5, 11), (11, 16)]:
-    np.testing.assert_allclose(ys[0, start:stop], layer.apply(params, xs[0, start:stop])[1],
+    np.testing.assert_allclose(ys[0, start:stop], apply(params, xs[0, start:stop])[1],
                                rtol=1e-5, atol=1e-6)
-  np.testing.assert_allclose(ys[1, 9:], layer.apply(params, xs[1, 9:])[1], rtol=1e-5,
+  np.testing.assert_allclose(ys[1, 9:], apply(params, xs[1, 9:])[1], rtol=1e-5,
                              atol=1e-6)
 
 
@@ -148,9 +149,10 @@ def test_mask_skips_steps_like_unroll():
   mask = np.ones((2, 12), bool)
   mask[0, [3, 4, 9]] = False     # holes
   mask[1, 8:] = False            # right padding
-  carry, ys = layer.apply(params, xs, mask=mask)
+  apply = jax.jit(layer.apply)  # one program per shape, not one per operation
+  carry, ys = apply(params, xs, mask=mask)
   for row in range(2):
-    alone_carry, alone = layer.apply(params, xs[row][mask[row]])
+    alone_carry, alone = apply(params, xs[row][mask[row]])
     np.testing.assert_allclose(ys[row][mask[row]], alone, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ys[row][~mask[row]], 0)
     for a, b in zip(jax.tree_util.tree_leaves(carry), jax.tree_util.tree_leaves(alone_carry)):
@@ -159,19 +161,19 @@ def test_mask_skips_steps_like_unroll():
 
 def test_reset_on_a_masked_step_takes_effect_at_the_next_valid_step():
   layer, params = _layer_and_params()
+  apply = jax.jit(layer.apply)  # one program per shape, not one per operation
   xs = np.random.default_rng(6).normal(size=(1, 10, 2)).astype(np.float32)
   mask = np.ones((1, 10), bool)
   mask[0, 4] = False
   reset = np.zeros((1, 10), bool)
   reset[0, 4] = True
-  _, ys = layer.apply(params, xs, mask=mask, reset=reset)
-  np.testing.assert_allclose(ys[0, 5:], layer.apply(params, xs[0, 5:])[1], rtol=1e-5,
-                             atol=1e-6)
+  _, ys = apply(params, xs, mask=mask, reset=reset)
+  np.testing.assert_allclose(ys[0, 5:], apply(params, xs[0, 5:])[1], rtol=1e-5, atol=1e-6)
   reset_end = np.zeros((1, 10), bool)
   reset_end[0, 9] = True
   mask_end = np.ones((1, 10), bool)
   mask_end[0, 9] = False
-  carry, _ = layer.apply(params, xs, mask=mask_end, reset=reset_end)
+  carry, _ = apply(params, xs, mask=mask_end, reset=reset_end)
   assert all(np.all(np.asarray(leaf) == 0) for leaf in jax.tree_util.tree_leaves(carry))
 
 
@@ -203,7 +205,7 @@ def test_gradients_match_finite_differences():
   xs = jnp.asarray(np.random.default_rng(9).normal(size=(2, 6, 2)))
   with jax.enable_x64(True):
     params64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
-    jax.test_util.check_grads(lambda p, x: layer.apply(p, x)[1], (params64,
+    jax.test_util.check_grads(jax.jit(lambda p, x: layer.apply(p, x)[1]), (params64,
                               jnp.asarray(xs, jnp.float64)), order=1, modes=["rev"])
 
 
