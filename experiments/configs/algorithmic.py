@@ -5,8 +5,9 @@ Variant: ``<task>,<model>[,quick]``, parts in any order, defaults ``copy,ntm``:
   task   copy, repeat_copy, associative_recall
   model  ntm (LSTM controller of 100 units, memory 128 x 20, one read and one
          write head, shifts -1..1: Collier & Beel 2018's copy settings, with
-         constant memory initialisation), lstm (one layer, width chosen for the
-         NTM's parameter count)
+         constant memory initialisation), dnc (LSTM controller of 100 units,
+         memory 128 x 20, one read head: the NTM's sizes), lstm (one layer,
+         width chosen for the NTM's parameter count)
   quick  a ~1 minute smoke run at small sizes
 
 Data (Graves et al. 2014, section 4): 8-bit vectors; copy lengths 1-20;
@@ -30,7 +31,7 @@ import ml_collections
 from experiments.configs import common
 
 TASKS = ("copy", "repeat_copy", "associative_recall")
-MODELS = ("ntm", "lstm")
+MODELS = ("ntm", "dnc", "lstm")
 #: LSTM width with about the NTM's parameters on each task (count_params of the models).
 LSTM_WIDTH = {"copy": 118, "repeat_copy": 118, "associative_recall": 118}
 #: Every variant (checked by the config tests).
@@ -73,6 +74,10 @@ def get_config(variant: str = "copy,ntm") -> ml_collections.ConfigDict:
         "ntm", hidden_size=100, cell_options=dict(
             memory_size=128, memory_width=20, num_reads=1, num_writes=1, shift_range=1,
             controller="lstm", memory_init="constant"))
+  elif model == "dnc":
+    config.model = common.model_config(
+        "dnc", hidden_size=100, cell_options=dict(
+            memory_size=128, word_size=20, num_reads=1, controller="lstm"))
   else:
     config.model = common.model_config("lstm", hidden_size=LSTM_WIDTH[task])
   if quick:
@@ -84,6 +89,8 @@ def get_config(variant: str = "copy,ntm") -> ml_collections.ConfigDict:
     config.model.hidden_size = 16
     if model == "ntm":
       config.model.cell_options.update(memory_size=8, memory_width=6)
+    elif model == "dnc":
+      config.model.cell_options.update(memory_size=8, word_size=6)
     config.stop_when = ""
     common.smoke_run(config, 60)
   return config

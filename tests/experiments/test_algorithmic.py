@@ -47,7 +47,7 @@ def test_chance_baseline_is_half_the_scored_bits():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("variant", ["copy,ntm,quick", "repeat_copy,ntm,quick",
+@pytest.mark.parametrize("variant", ["copy,ntm,quick", "copy,dnc,quick", "repeat_copy,ntm,quick",
                                      "associative_recall,lstm,quick"])
 def test_quick_runs_report_bit_errors_and_generalisation(variant, tmp_path):
   config = configs.get_config(variant)
@@ -58,3 +58,28 @@ def test_quick_runs_report_bit_errors_and_generalisation(variant, tmp_path):
   assert 0 <= final["test/bit_errors"] <= outputs * task.steps_for(config.data,
                                                                    config.data.max_length)
   assert any(line.startswith("generalisation: length") for line in lines)
+
+
+@pytest.mark.integration
+def test_memory_figures_from_quick_runs(tmp_path):
+  import subprocess
+  import sys
+  from experiments.train import save_config
+  for model in ("ntm", "lstm"):
+    config = configs.get_config(f"copy,{model},quick")
+    task.run(config, str(tmp_path / model), log=lambda line: None)
+    save_config(config, tmp_path / model)   # as the launcher does
+  out = subprocess.run(
+      [sys.executable, "-m", "experiments.memory_figures",
+       f"--runs=ntm={tmp_path / 'ntm'},lstm={tmp_path / 'lstm'}", f"--out_dir={tmp_path / 'fig'}",
+       "--lengths=2,5", "--test_size=8", "--picture_length=5"],
+      capture_output=True, text=True, check=True).stdout
+  table = (tmp_path / "fig" / "generalisation.md").read_text().splitlines()
+  assert table[0] == "| model | length 2 | length 5 |" and len(table) == 4
+  for name in ("learning_curves", "generalisation", "weightings"):
+    assert (tmp_path / "fig" / f"{name}.png").stat().st_size > 1000
+  assert "ntm: step 60" in out
+  bad = subprocess.run([sys.executable, "-m", "experiments.memory_figures",
+                        f"--runs=x={tmp_path}", f"--out_dir={tmp_path / 'fig'}"],
+                       capture_output=True, text=True)
+  assert bad.returncode != 0 and "config.json not found" in bad.stderr
