@@ -6,7 +6,11 @@ compiled program decodes a whole batch. Every output is at most
 ``max_length`` tokens and ends with EOS: the decoder is forced to emit EOS at
 the length limit of each sentence, ``min(max_length, ceil(a |x| + b))`` with
 ``length_ratio=(a, b)`` and ``|x|`` the source length (none by default).
-Lengths count the EOS; positions after it hold ``pad_id``.
+Lengths count the EOS; positions after it hold ``pad_id``. Called as they are,
+the loop is one program but the encoder and the setup around it run operation
+by operation; wrap the call in ``jax.jit`` (the model and the options static,
+e.g. ``jax.jit(beam_search, static_argnums=0, static_argnames=("beam_size",
+"max_length", "alpha", "length_ratio"))``) to compile everything once.
 
 Beam search keeps K hypotheses per sentence (fairseq's bookkeeping, Ott et
 al. 2019): at every step the 2K best one-token extensions of the live
