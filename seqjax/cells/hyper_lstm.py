@@ -36,7 +36,7 @@ from seqjax import init as initializers
 from seqjax.cells import common
 from seqjax.types import Array, Cell
 
-__all__ = ["hyper_lstm", "HyperLSTMCarry"]  # re-exported by seqjax.cells
+__all__ = ["hyper_lstm", "HyperLSTMCarry", "hyper_lstm_scales"]  # re-exported by seqjax.cells
 
 _GATES = 4
 # Added to the variance in every layer normalisation, as in the reference
@@ -95,6 +95,30 @@ def _project(z, w):
   z = z.reshape(z.shape[:-1] + (gates, embed))
   out = jnp.einsum("...gk,gkh->...gh", z, w)
   return out.reshape(out.shape[:-2] + (gates * hidden,))
+
+
+def hyper_lstm_scales(params: dict, hyper_h: Array) -> tuple[Array, Array, Array]:
+  """The weight-scaling vectors and bias a HyperLSTM's hyper-LSTM output generates.
+
+  ``d_x^k = (hh W_hx^k + b_hx^k) W_xz^k``, ``d_h^k = (hh W_hh^k + b_hh^k)
+  W_hz^k`` and ``b^k = hh W_hb^k W_bz^k + b_0^k`` for the gates k = i, f, g, o
+  (see ``hyper_lstm``), the interpretable internals of the cell: how much each
+  row of the main LSTM's weights is scaled at each step. With the hyper
+  states of every step (``seqjax.scan.trace(cell, params, xs)[2].hyper_h``)
+  this gives them over time without changing the cell's results.
+
+  Args:
+    params: a ``hyper_lstm`` cell's params.
+    hyper_h: (*B, Nh) hyper-LSTM outputs (any leading axes, e.g. (*B, T, Nh)).
+
+  Returns:
+    ``(d_x, d_h, bias)``, each (*B, 4H), gate k in columns ``[k*H:(k+1)*H]``.
+  """
+  embed, project = params["embed"], params["project"]
+  d_x = _project(hyper_h @ embed["w_x"] + embed["b_x"], project["x"])
+  d_h = _project(hyper_h @ embed["w_h"] + embed["b_h"], project["h"])
+  bias = _project(hyper_h @ embed["w_b"], project["b"]) + params["b"]
+  return d_x, d_h, bias
 
 
 def hyper_lstm(hidden_size: int,
@@ -273,10 +297,7 @@ def hyper_lstm(hidden_size: int,
     hyper_pre = hyper_in @ hyper["w_x"] + hyper_h_prev @ hyper["w_h"] + hyper["b"]
     hyper_h, hyper_c = _lstm_update(hyper_pre, hyper_c_prev, forget_bias, hyper.get("ln"))
 
-    embed, project = params["embed"], params["project"]
-    d_x = _project(hyper_h @ embed["w_x"] + embed["b_x"], project["x"])
-    d_h = _project(hyper_h @ embed["w_h"] + embed["b_h"], project["h"])
-    bias = _project(hyper_h @ embed["w_b"], project["b"]) + params["b"]
+    d_x, d_h, bias = hyper_lstm_scales(params, hyper_h)
 
     pre = d_x * (x @ params["w_x"]) + d_h * (h_prev @ params["w_h"]) + bias
     h, c = _lstm_update(pre, c_prev, forget_bias, params.get("ln"))

@@ -303,3 +303,29 @@ PROTOCOL_CELLS = {
     "hyper_lstm_layer_norm": lambda dtype: hyper_lstm(5, hyper_size=4, embed_size=2,
                                                       layer_norm=True, dtype=dtype),
 }
+
+
+def test_scales_from_the_traced_hyper_states_rebuild_every_step():
+  """hyper_lstm_scales on trace's hyper_h gives the step's own scaling: the main
+  LSTM update with those scales reproduces every traced h and c."""
+  from seqjax.cells.hyper_lstm import hyper_lstm_scales
+  from seqjax.scan import trace
+  cell = hyper_lstm(4, hyper_size=3, embed_size=2)
+  params = cell.init(jax.random.key(3), 2)
+  params = jax.tree_util.tree_map(
+      lambda v: jnp.asarray(np.random.default_rng(4).normal(scale=0.5, size=v.shape),
+                            jnp.float32), params)
+  xs = jnp.asarray(np.random.default_rng(5).normal(size=(2, 5, 2)), jnp.float32)
+  _, ys, carries = trace(cell, params, xs)
+  d_x, d_h, bias = (np.asarray(a, np.float64) for a in hyper_lstm_scales(params, carries.hyper_h))
+  assert d_x.shape == (2, 5, 16) and np.std(d_x) > 0.1   # they do vary
+  h = np.zeros((2, 4))
+  c = np.zeros((2, 4))
+  w_x, w_h = np.asarray(params["w_x"], np.float64), np.asarray(params["w_h"], np.float64)
+  for t in range(5):
+    pre = d_x[:, t] * (np.asarray(xs[:, t]) @ w_x) + d_h[:, t] * (h @ w_h) + bias[:, t]
+    i, f, g, o = np.split(pre, 4, axis=-1)
+    c = _sigmoid(f + 1.0) * c + _sigmoid(i) * np.tanh(g)
+    h = _sigmoid(o) * np.tanh(c)
+    np.testing.assert_allclose(carries.h[:, t], h, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ys[:, t], h, rtol=1e-4, atol=1e-5)
