@@ -22,7 +22,7 @@ import sys
 
 import ml_collections
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from experiments.tasks import algorithmic
 from seqjax import cells
@@ -90,7 +90,7 @@ def generalisation(runs: dict, lengths: list[int], size: int, out: pathlib.Path,
                                  min_length=picture_length, max_length=picture_length)
   n = int(batch.mask[0].sum())
   fig, axes = plt.subplots(len(runs) + 2, 1, figsize=(10, 1.6 * (len(runs) + 2)),
-                           gridspec_kw={"hspace": 0.7})
+                           gridspec_kw={"hspace": 1.0})
   axes[0].plot(lengths, [0] * len(lengths), alpha=0)
   for name, row in errors.items():
     axes[0].plot(lengths, [row[k] for k in lengths], marker="o", label=name)
@@ -151,6 +151,7 @@ def weightings(runs: dict, path: pathlib.Path, length: int = 20) -> bool:
 
 def main(argv):
   del argv
+  logging.set_verbosity(logging.WARNING)   # orbax logs every restore
   f = flags.FLAGS
   runs = {}
   for item in f.runs:
