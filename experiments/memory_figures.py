@@ -61,6 +61,7 @@ def learning_curves(runs: dict, path: pathlib.Path) -> None:
     ax.plot([r["step"] for r in records], [max(r["bit_errors"], 1e-2) for r in records],
             label=f"{name} ({minutes:.0f} min)")
   ax.set_yscale("log")
+  ax.set_xscale("log")   # the memory models learn in thousands of steps, the LSTM runs 50,000
   ax.set_xlabel("training step (batch 32)")
   ax.set_ylabel("validation bit errors per sequence")
   ax.axhline(0.1, color="gray", lw=0.8, ls=":")
