@@ -92,7 +92,6 @@ def generalisation(runs: dict, lengths: list[int], size: int, out: pathlib.Path,
   n = int(batch.mask[0].sum())
   fig, axes = plt.subplots(len(runs) + 2, 1, figsize=(10, 1.6 * (len(runs) + 2)),
                            gridspec_kw={"hspace": 1.0})
-  axes[0].plot(lengths, [0] * len(lengths), alpha=0)
   for name, row in errors.items():
     axes[0].plot(lengths, [row[k] for k in lengths], marker="o", label=name)
   axes[0].set_xlabel("sequence length")

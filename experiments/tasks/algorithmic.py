@@ -178,7 +178,7 @@ def report(config, final, params, extras, log=print) -> None:
   log(f"final: {config.data.task}, test bit errors per sequence "
       f"{final['test/bit_errors']:.3f} (validation {final['validation/bit_errors']:.3f}), "
       f"loss {final['test/loss']:.4f} nats per scored step; {count_params(params)} parameters")
-  lengths = [n for n in config.data.test_lengths]
+  lengths = list(config.data.test_lengths)
   if lengths:
     errors = generalisation(config, model, params, lengths)
     log("generalisation: " + ", ".join(f"length {n}: {e:.2f} bit errors"
