@@ -23,11 +23,11 @@ what the resolver does not offer: ``translation`` builds encoder-decoders and
 ``pathological`` its cells with Pascanu et al.'s initialisations and delays.
 """
 
-from experiments.tasks import (adding, algorithmic, char_lm, copy_memory, esn, graphs, mnist,
-                               music, pathological, springs, text_classification,
+from experiments.tasks import (adding, algorithmic, char_lm, copy_memory, esn, graphs, listops,
+                               mnist, music, pathological, springs, text_classification,
                                translation)
 
 TASKS = {"adding": adding, "algorithmic": algorithmic, "char_lm": char_lm,
-         "copy_memory": copy_memory, "esn": esn, "graphs": graphs, "mnist": mnist,
-         "music": music, "pathological": pathological, "springs": springs,
+         "copy_memory": copy_memory, "esn": esn, "graphs": graphs, "listops": listops,
+         "mnist": mnist, "music": music, "pathological": pathological, "springs": springs,
          "text_classification": text_classification, "translation": translation}
