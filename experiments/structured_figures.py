@@ -9,6 +9,8 @@ Reads finished ``experiments.train`` runs and writes into ``--out_dir``:
   --springs gn=/tmp/gn,mlp=...   learned simulators (``experiments/configs/springs.py``):
                                  ``springs_rollout.png`` (position error against
                                  rollout step, and one rollout of each beside the truth)
+  --karate /tmp/karate           a karate-club run: ``karate.png``, the club with each
+                                 member coloured by its predicted faction
   --listops tree=/tmp/t,seq=...  ListOps runs (``experiments/configs/listops.py``):
                                  ``listops_depth.md`` and ``listops_depth.png``, test
                                  accuracy by expression depth
@@ -32,6 +34,7 @@ from seqjax.train.loop import restore_params
 
 flags.DEFINE_list("rounds", [], "name=workdir pairs of shortest-path runs.")
 flags.DEFINE_list("springs", [], "name=workdir pairs of springs runs.")
+flags.DEFINE_string("karate", "", "Workdir of a karate_club run (graphs.py:karate_club).")
 flags.DEFINE_list("listops", [], "name=workdir pairs of listops runs.")
 flags.DEFINE_string("out_dir", None, "Where the figures and tables go.", required=True)
 
@@ -96,6 +99,49 @@ def rounds_table(runs: dict[str, pathlib.Path], out: pathlib.Path) -> str:
   return "\n".join(lines)
 
 
+def karate_figure(workdir: pathlib.Path, out: pathlib.Path) -> float:
+  """The club drawn with predicted factions (fill) and true ones (ring); returns the accuracy."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  import networkx
+  import jax
+  config = load_config(workdir, "graphs")
+  task, (model, data, _) = graphs_task.build(config, None)
+  params, _ = restore_params(config, workdir, task.init_params)
+  (batch,) = data.eval_batches["test"]()
+  logits = jax.jit(jax.vmap(lambda p, b: model.apply(p, graphs_task._from_arrays(b)),
+                            (None, 0)))(params, batch)
+  n = int(batch["n_node"][0, 0])
+  predicted = np.asarray(logits)[0, :n].argmax(-1)
+  truth = batch["targets"][0, :n]
+  labelled = np.flatnonzero(data.train_batch(0)["scored"][0][:n])
+  graph = networkx.Graph(list(zip(batch["senders"][0].tolist(), batch["receivers"][0].tolist())))
+  graph.remove_nodes_from([v for v in list(graph) if v >= n])
+  layout = networkx.spring_layout(graph, seed=3)
+  colours = np.array(["tab:blue", "tab:orange"])
+  fig, ax = plt.subplots(figsize=(6.4, 5.2))
+  networkx.draw_networkx_edges(graph, layout, ax=ax, alpha=0.3)
+  nodes = np.arange(n)
+  networkx.draw_networkx_nodes(graph, layout, nodelist=nodes.tolist(), ax=ax,
+                               node_color=colours[predicted].tolist(),
+                               edgecolors=colours[truth].tolist(), linewidths=2.5, node_size=220)
+  networkx.draw_networkx_nodes(graph, layout, nodelist=labelled.tolist(), ax=ax, node_shape="s",
+                               node_color=colours[truth[labelled]].tolist(), edgecolors="k",
+                               linewidths=2, node_size=320)
+  networkx.draw_networkx_labels(graph, layout, ax=ax, font_size=7)
+  wrong = [int(v) for v in nodes if predicted[v] != truth[v]]
+  accuracy = float(np.mean(predicted[np.setdiff1d(nodes, labelled)]
+                           == truth[np.setdiff1d(nodes, labelled)]))
+  ax.set_title(f"{config.model.kind}, {config.model.rounds} rounds: fill = predicted faction, "
+               f"ring = true;\nsquares: the two labelled leaders; wrong: {wrong}", fontsize=9)
+  ax.axis("off")
+  fig.tight_layout()
+  fig.savefig(out / "karate.png", dpi=120)
+  plt.close(fig)
+  return accuracy
+
+
 def springs_figure(runs: dict[str, pathlib.Path], out: pathlib.Path) -> str:
   """Rollout error of every springs run against step, and each run's rollout of one system."""
   import matplotlib
@@ -150,6 +196,9 @@ def main(argv):
     table = rounds_table(parse_runs(flags.FLAGS.rounds, "rounds"), out)
     (out / "rounds.md").write_text(table + "\n")
     print(table)
+  if flags.FLAGS.karate:
+    accuracy = karate_figure(pathlib.Path(flags.FLAGS.karate), out)
+    print(f"karate club: accuracy on the 32 unlabelled members {accuracy:.4f}")
   if flags.FLAGS.springs:
     table = springs_figure(parse_runs(flags.FLAGS.springs, "springs"), out)
     (out / "springs.md").write_text(table + "\n")

@@ -8,7 +8,7 @@ Data: 5 particles per system, 5 random springs of the 10 pairs (stiffness
 dt = 0.05 apart (10 Verlet substeps each), 200 frames per trajectory; 500
 training systems, 16 validation and 16 test systems. Inputs: the last 5
 velocities. Training: Adam 1e-3 decayed by cosine, batch 64, random-walk
-input noise of std 3e-4 at the last frame, up to 20,000 steps or 12 minutes.
+input noise of std 3e-4 at the last frame, up to 20,000 steps or 8 minutes.
 Both models have about 139K parameters: the graph network 64 latent units,
 2 hidden layers per MLP, 3 message-passing steps; the MLP 3 hidden layers of 236.
 ``report`` rolls each model out for 194 frames on the test systems.
@@ -50,7 +50,7 @@ def get_config(variant: str = "gn") -> ml_collections.ConfigDict:
   config.log_every = 200
   config.eval_every = 2000
   config.checkpoint_every = 1000
-  config.time_limit_minutes = 12.0
+  config.time_limit_minutes = 8.0
   if "quick" in parts:
     config.data.update(train_size=16, test_size=2, steps=40, eval_examples=128)
     config.model.latent_size = 16

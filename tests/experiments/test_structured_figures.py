@@ -40,6 +40,13 @@ def test_rounds_table_and_springs_figure(tmp_path):
   assert float(last[-2]) == pytest.approx(final["test/accuracy"], abs=1e-3)
   assert (tmp_path / "rounds.png").stat().st_size > 10_000
 
+  config = graphs_configs.get_config("karate_club,ggnn,quick")
+  final = graphs_task.run(config, str(tmp_path / "karate"), log=lambda _: None)
+  (tmp_path / "karate" / "config.json").write_text(config.to_json())
+  assert figures.karate_figure(tmp_path / "karate", tmp_path) == pytest.approx(
+      final["test/accuracy"])
+  assert (tmp_path / "karate.png").stat().st_size > 10_000
+
   config = springs_configs.get_config("gn,quick")
   springs_task.run(config, str(tmp_path / "gn"), log=lambda _: None)
   (tmp_path / "gn" / "config.json").write_text(config.to_json())
