@@ -177,10 +177,21 @@ def _shortest_path(config) -> Data:
                                 growth=data.bucket_growth)
   seen: set = set()
 
-  def padded(tasks):
-    graph = graphs.pad_to_bucket(graphs.batch([_graph(t) for t in tasks]), buckets)
-    targets = np.concatenate([t.targets for t in tasks])
-    return _as_arrays(graph, targets, np.ones(len(targets), np.float32))
+  def padded(shards_of_tasks):
+    """One padded batch per shard, all padded to the bucket the largest needs (stackable)."""
+    joined = [graphs.batch([_graph(t) for t in tasks]) for tasks in shards_of_tasks]
+    fits = [graphs.pad_to_bucket(g, buckets) for g in joined]
+    # The ladder grows in nodes and edges together: the largest bucket any shard
+    # needs holds every shard.
+    bucket = max(buckets.index(graphs.Bucket(f.nodes.shape[0], f.senders.shape[0],
+                                              f.n_node.shape[0])) for f in fits)
+    bucket = buckets[bucket]
+    arrays = []
+    for tasks, graph in zip(shards_of_tasks, joined):
+      graph = graphs.pad_to_bucket(graph, [bucket])
+      targets = np.concatenate([t.targets for t in tasks])
+      arrays.append(_as_arrays(graph, targets, np.ones(len(targets), np.float32)))
+    return _stack(arrays)
 
   def draw(seed, size):
     return graph_tasks.shortest_path(np.random.default_rng(seed), size,
@@ -189,15 +200,16 @@ def _shortest_path(config) -> Data:
 
   def train_batch(step):
     tasks = draw([config.seed, step], config.batch_size)
-    batch = _stack([padded(tasks[i * per_shard:(i + 1) * per_shard]) for i in range(shards)])
+    batch = padded([tasks[i * per_shard:(i + 1) * per_shard] for i in range(shards)])
     seen.add(batch["nodes"].shape)   # the buckets the training step is compiled for
     return batch
 
   def held_out(split_seed):
     tasks = draw([config.seed, split_seed], data.test_size)
     chunks = [tasks[i:i + per_shard] for i in range(0, len(tasks), per_shard)]
-    batches = [padded(c) for c in chunks]
-    grouped = [_stack(batches[i:i + shards]) for i in range(0, len(batches) - shards + 1, shards)]
+    # Whole groups of one chunk per device (with several devices up to shards - 1
+    # chunks at the end are left out).
+    grouped = [padded(chunks[i:i + shards]) for i in range(0, len(chunks) - shards + 1, shards)]
     return lambda: grouped
 
   return Data(graph_tasks.SHORTEST_PATH_FEATURES, data.max_distance + 1, train_batch,
