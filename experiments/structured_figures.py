@@ -110,7 +110,7 @@ def karate_figure(workdir: pathlib.Path, out: pathlib.Path) -> float:
   task, (model, data, _) = graphs_task.build(config, None)
   params, _ = restore_params(config, workdir, task.init_params)
   (batch,) = data.eval_batches["test"]()
-  logits = jax.jit(jax.vmap(lambda p, b: model.apply(p, graphs_task._from_arrays(b)),
+  logits = jax.jit(jax.vmap(lambda p, b: model.apply(p, graphs_task.as_graph(b)),
                             (None, 0)))(params, batch)
   n = int(batch["n_node"][0, 0])
   predicted = np.asarray(logits)[0, :n].argmax(-1)
@@ -171,7 +171,7 @@ def springs_figure(runs: dict[str, pathlib.Path], out: pathlib.Path) -> str:
   middle, half = (lo + hi) / 2, max(hi - lo) / 2 * 1.15
   panels = [("ground truth", first["truth"])] + [(n, s["predicted"]) for n, s in saved.items()]
   for ax, (title, positions) in zip(axes[1:], panels):
-    springs_task._draw_paths(ax, positions, first["springs"])
+    springs_task.draw_paths(ax, positions, first["springs"])
     ax.set_xlim(middle[0] - half, middle[0] + half)
     ax.set_ylim(middle[1] - half, middle[1] + half)
     ax.set_aspect("equal")

@@ -33,9 +33,8 @@ def validate(config) -> None:
   data = config.data
   if data.task not in TASKS:
     raise ValueError(f"config.data.task must be one of {TASKS}, got {data.task!r}")
-  for field in ("width", "min_length", "max_length", "test_size"):
-    if isinstance(data[field], bool) or not isinstance(data[field], int) or data[field] <= 0:
-      raise ValueError(f"config.data.{field} must be a positive integer, got {data[field]!r}")
+  training.positive_ints(config, "data.width", "data.min_length", "data.max_length",
+                         "data.test_size")
   if data.min_length > data.max_length:
     raise ValueError(f"config.data.min_length must be <= config.data.max_length = "
                      f"{data.max_length}, got {data.min_length}")

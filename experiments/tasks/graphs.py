@@ -46,25 +46,16 @@ DATASETS = ("karate_club", "shortest_path")
 KINDS = ("ggnn", "mpnn")
 
 
-def _positive_int(config, field: str) -> None:
-  section, name = field.split(".")
-  value = config[section][name]
-  if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-    raise ValueError(f"config.{field} must be a positive integer, got {value!r}")
-
-
 def validate(config) -> None:
   training.validate(config)
   if config.data.dataset not in DATASETS:
     raise ValueError(f"config.data.dataset must be one of {DATASETS}, got {config.data.dataset!r}")
   if config.model.kind not in KINDS:
     raise ValueError(f"config.model.kind must be one of {KINDS}, got {config.model.kind!r}")
-  for field in ("model.hidden_size", "model.rounds"):
-    _positive_int(config, field)
+  training.positive_ints(config, "model.hidden_size", "model.rounds")
   if config.data.dataset == "shortest_path":
-    for field in ("data.min_nodes", "data.max_nodes", "data.max_distance", "data.test_size",
-                  "data.num_buckets"):
-      _positive_int(config, field)
+    training.positive_ints(config, "data.min_nodes", "data.max_nodes", "data.max_distance",
+                           "data.test_size", "data.num_buckets")
     if not config.data.bucket_growth > 1:
       raise ValueError(f"config.data.bucket_growth must be > 1, got {config.data.bucket_growth}")
     if config.data.min_nodes > config.data.max_nodes:
@@ -119,10 +110,6 @@ def _graph(task: graph_tasks.NodeTask) -> graphs.GraphsTuple:
                             n_node=np.array([n], np.int32), n_edge=np.array([e], np.int32))
 
 
-def _stack(batches: list[dict]) -> dict:
-  return {k: np.stack([b[k] for b in batches]) for k in batches[0]}
-
-
 def _as_arrays(graph: graphs.GraphsTuple, targets: np.ndarray, scored: np.ndarray) -> dict:
   """One padded graph batch as the loop's dict (targets/scored padded like the nodes)."""
   n = graph.nodes.shape[0]
@@ -133,7 +120,8 @@ def _as_arrays(graph: graphs.GraphsTuple, targets: np.ndarray, scored: np.ndarra
           "scored": np.pad(scored, (0, pad)).astype(np.float32)}
 
 
-def _from_arrays(batch: dict) -> graphs.GraphsTuple:
+def as_graph(batch: dict) -> graphs.GraphsTuple:
+  """The ``GraphsTuple`` of one device's padded batch (the arrays ``_as_arrays`` made)."""
   return graphs.GraphsTuple(nodes=batch["nodes"], edges=None, senders=batch["senders"],
                             receivers=batch["receivers"], globals=None,
                             n_node=batch["n_node"], n_edge=batch["n_edge"])
@@ -160,8 +148,9 @@ def _karate(config) -> Data:
   labelled = np.zeros(n, np.float32)
   labelled[list(club.labelled)] = 1
   shards = jax.local_device_count()
-  train = _stack([_as_arrays(graph, club.labels, labelled)] * shards)
-  held_out = _stack([_as_arrays(graph, club.labels, 1 - labelled)] * shards)
+  train = training.stack_per_device([_as_arrays(graph, club.labels, labelled)] * shards)
+  held_out = training.stack_per_device([_as_arrays(graph, club.labels, 1 - labelled)]
+                                       * shards)
   return Data(n, len(datasets.module("karate_club").CLASSES), lambda step: train,
               {"validation": lambda: [held_out], "test": lambda: [held_out]}, 1, {(n + 1,)})
 
@@ -180,18 +169,21 @@ def _shortest_path(config) -> Data:
   def padded(shards_of_tasks):
     """One padded batch per shard, all padded to the bucket the largest needs (stackable)."""
     joined = [graphs.batch([_graph(t) for t in tasks]) for tasks in shards_of_tasks]
-    fits = [graphs.pad_to_bucket(g, buckets) for g in joined]
-    # The ladder grows in nodes and edges together: the largest bucket any shard
-    # needs holds every shard.
-    bucket = max(buckets.index(graphs.Bucket(f.nodes.shape[0], f.senders.shape[0],
-                                              f.n_node.shape[0])) for f in fits)
-    bucket = buckets[bucket]
+    # The ladder is in increasing size: the first bucket with room for every shard
+    # (plus one padding node and graph each) is the smallest that holds them all.
+    need = graphs.Bucket(max(int(g.n_node.sum()) for g in joined) + 1,
+                         max(int(g.n_edge.sum()) for g in joined),
+                         max(len(g.n_node) for g in joined) + 1)
+    bucket = next((b for b in buckets if all(h <= b_ for h, b_ in zip(need, b))), None)
+    if bucket is None:
+      for graph in joined:   # raises pad_to_bucket's error, naming the budget
+        graphs.pad_to_bucket(graph, buckets)
     arrays = []
     for tasks, graph in zip(shards_of_tasks, joined):
-      graph = graphs.pad_to_bucket(graph, [bucket])
+      graph = graphs.pad(graph, **bucket._asdict())
       targets = np.concatenate([t.targets for t in tasks])
       arrays.append(_as_arrays(graph, targets, np.ones(len(targets), np.float32)))
-    return _stack(arrays)
+    return training.stack_per_device(arrays)
 
   def draw(seed, size):
     return graph_tasks.shortest_path(np.random.default_rng(seed), size,
@@ -238,7 +230,7 @@ def build(config, workdir):
     del rng
     if training:
       traces["train"] += 1   # runs at trace time only: counts compilations of the step
-    logits = jax.vmap(lambda b: model.apply(params, _from_arrays(b)))(batch)
+    logits = jax.vmap(lambda b: model.apply(params, as_graph(b)))(batch)
     log_p = jax.nn.log_softmax(logits)
     nll = -jnp.take_along_axis(log_p, batch["targets"][..., None], -1)[..., 0]
     scored = batch["scored"]
@@ -266,7 +258,7 @@ def run(config, workdir, log=print) -> dict:
 
 def accuracy_by_target(model, params, batches) -> dict[int, tuple[int, int]]:
   """``{class: (correct, count)}`` over the scored nodes of ``batches``."""
-  apply = jax.jit(jax.vmap(lambda p, b: model.apply(p, _from_arrays(b)), (None, 0)))
+  apply = jax.jit(jax.vmap(lambda p, b: model.apply(p, as_graph(b)), (None, 0)))
   tally: dict[int, list[int]] = {}
   for batch in batches:
     predicted = np.asarray(apply(params, batch)).argmax(-1)
@@ -281,7 +273,7 @@ def accuracy_by_target(model, params, batches) -> dict[int, tuple[int, int]]:
 def throughput(model, params, data, steps: int = 20) -> float:
   """Graphs per second of the jitted forward and backward pass over training batches."""
   def loss(p, b):
-    return jnp.sum(jax.vmap(lambda x: model.apply(p, _from_arrays(x)))(b))
+    return jnp.sum(jax.vmap(lambda x: model.apply(p, as_graph(x)))(b))
   grad = jax.jit(jax.grad(loss))
   batches = [data.train_batch(10**6 + i) for i in range(steps)]
   for b in batches:   # compile every bucket first

@@ -61,13 +61,9 @@ def validate(config) -> None:
     raise ValueError(f"config.data.kind must be one of {DATA_KINDS}, got {data.kind!r}")
   if model.kind not in KINDS:
     raise ValueError(f"config.model.kind must be one of {KINDS}, got {model.kind!r}")
-  for section, fields in (("data", ("train_size", "test_size", "max_depth", "max_length",
-                                    "test_per_depth")),
-                          ("model", ("hidden_size", "embed_size"))):
-    for field in fields:
-      value = config[section][field]
-      if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"config.{section}.{field} must be a positive integer, got {value!r}")
+  training.positive_ints(config, "data.train_size", "data.test_size", "data.max_depth",
+                         "data.max_length", "data.test_per_depth", "model.hidden_size",
+                         "model.embed_size")
   if not data.node_loss >= 0:
     raise ValueError(f"config.data.node_loss must be >= 0, got {data.node_loss}")
   for d in data.depth_test:
@@ -188,10 +184,6 @@ def _tree_batch(expressions, index, budgets: dict, arity: int) -> dict:
   return arrays
 
 
-def _stack(parts: list[dict]) -> dict:
-  return {k: np.stack([p[k] for p in parts]) for k in parts[0]}
-
-
 def _budgets(expressions, config, shards: int) -> dict:
   """Tree-batch budgets that hold every training batch of the first two epochs (+10%)."""
   per_shard = config.batch_size // shards
@@ -237,7 +229,7 @@ def load(config) -> Data:
       index = np.arange(start, min(start + config.batch_size, n))
       index = np.pad(index, (0, config.batch_size - len(index)), mode="edge")
       parts = [make(expressions, index[i * per_shard:(i + 1) * per_shard]) for i in range(shards)]
-      batch = _stack(parts)
+      batch = training.stack_per_device(parts)
       real = np.arange(start, start + config.batch_size) < n   # the last batch repeats a row
       batch["weight"] = batch["weight"] * real.reshape(shards, per_shard)
       batches.append(batch)
@@ -245,7 +237,8 @@ def load(config) -> Data:
 
   def train_batch(step):
     order = training.epoch_batch_indices(len(train.values), config.batch_size, step, config.seed)
-    return _stack([make(train, order[i * per_shard:(i + 1) * per_shard]) for i in range(shards)])
+    return training.stack_per_device([make(train, order[i * per_shard:(i + 1) * per_shard])
+                                      for i in range(shards)])
 
   evaluation = {split: fixed(e) for split, e in held.items()}
   by_depth = {d: fixed(e) for d, e in depth_sets.items()}
@@ -318,7 +311,7 @@ def report(config, final, params, extras, log=print) -> None:
 
 
 def depth_figure(runs: dict, out: pathlib.Path) -> str:
-  """Accuracy by depth of finished runs (their ``depth.json``): a table and ``listops_depth.png``."""
+  """Accuracy by depth of finished runs (``depth.json``): a table and ``listops_depth.png``."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt

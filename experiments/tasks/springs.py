@@ -56,10 +56,8 @@ def validate(config) -> None:
   if config.model.kind not in KINDS:
     raise ValueError(f"config.model.kind must be one of {KINDS}, got {config.model.kind!r}")
   data = config.data
-  for field in ("particles", "train_size", "test_size", "steps", "substeps", "history"):
-    value = data[field]
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-      raise ValueError(f"config.data.{field} must be a positive integer, got {value!r}")
+  training.positive_ints(config, *(f"data.{field}" for field in (
+      "particles", "train_size", "test_size", "steps", "substeps", "history")))
   if data.steps <= data.history + 1:
     raise ValueError(f"config.data.steps must exceed config.data.history + 1 = "
                      f"{data.history + 1} (frames to predict from), got {data.steps}")
@@ -97,9 +95,9 @@ def _dataset(data, seed: int, size: int) -> springs.SpringTrajectories:
       speed=data.speed)
 
 
-def _node_features(window, system, stats: Stats):
+def _node_features(window, system, dt: float, stats: Stats):
   """(P, 2C + 1): the C normalised velocities of the window and the mass."""
-  velocities = (window[1:] - window[:-1]) / stats.dt
+  velocities = (window[1:] - window[:-1]) / dt
   velocities = (velocities - stats.velocity_mean) / stats.velocity_std
   p = window.shape[1]
   return jnp.concatenate([jnp.moveaxis(velocities, 0, 1).reshape(p, -1),
@@ -111,15 +109,8 @@ def _displacements(x, senders, receivers):
   return jnp.concatenate([d, jnp.linalg.norm(d, axis=-1, keepdims=True)], -1)
 
 
-class _Stats(NamedTuple):
-  dt: float
-  velocity_mean: jnp.ndarray
-  velocity_std: jnp.ndarray
-
-
 def build_model(config, stats: Stats) -> Simulator:
   data, m = config.data, config.model
-  norm = _Stats(data.dt, jnp.asarray(stats.velocity_mean), jnp.asarray(stats.velocity_std))
   node_size = 2 * data.history + 1
   p = data.particles
   if m.kind == "gn":
@@ -130,7 +121,8 @@ def build_model(config, stats: Stats) -> Simulator:
       edges = springs.spring_edges(system)
       features = jnp.concatenate([_displacements(window[-1], edges.senders, edges.receivers),
                                   edges.features], -1)
-      graph = graphs.GraphsTuple(nodes=_node_features(window, system, norm), edges=features,
+      nodes = _node_features(window, system, data.dt, stats)
+      graph = graphs.GraphsTuple(nodes=nodes, edges=features,
                                  senders=edges.senders, receivers=edges.receivers, globals=None,
                                  n_node=jnp.array([p]), n_edge=jnp.array([features.shape[0]]))
       return net.apply(params, graph)
@@ -149,7 +141,8 @@ def build_model(config, stats: Stats) -> Simulator:
     stiffness, rest = stiffness + stiffness.T, rest + rest.T
     pairs = jnp.concatenate([_displacements(window[-1], rows, cols),
                              rest[rows, cols][:, None], stiffness[rows, cols][:, None]], -1)
-    x = jnp.concatenate([_node_features(window, system, norm).reshape(-1), pairs.reshape(-1)])
+    nodes = _node_features(window, system, data.dt, stats)
+    x = jnp.concatenate([nodes.reshape(-1), pairs.reshape(-1)])
     return net.apply(params, x).reshape(p, 2)
 
   return Simulator(lambda key: net.init(key, p * node_size + pair_size * EDGE_FEATURES), apply)
@@ -297,7 +290,7 @@ def draw_rollout(npz_path, png_path, name: str) -> None:
   ax.set(xlabel="rollout step", ylabel="position mse", title="rollout error")
   ax.legend()
   for axis, key, title in ((truth_ax, "truth", "ground truth"), (model_ax, "predicted", name)):
-    _draw_paths(axis, saved[key], saved["springs"])
+    draw_paths(axis, saved[key], saved["springs"])
     axis.set_title(title)
   both = np.concatenate([saved["truth"], saved["predicted"]]).reshape(-1, 2)
   low, high = np.nanmin(both, 0), np.nanmax(both, 0)
@@ -311,8 +304,8 @@ def draw_rollout(npz_path, png_path, name: str) -> None:
   plt.close(fig)
 
 
-def _draw_paths(ax, positions: np.ndarray, spring_pairs: np.ndarray) -> None:
-  """Particle paths (K, P, 2), the springs drawn at the last frame."""
+def draw_paths(ax, positions: np.ndarray, spring_pairs: np.ndarray) -> None:
+  """Particle paths (K, P, 2) on matplotlib axes ``ax``; the springs (S, 2) at the last frame."""
   for p in range(positions.shape[1]):
     line, = ax.plot(positions[:, p, 0], positions[:, p, 1], lw=1)
     ax.plot(positions[-1, p, 0], positions[-1, p, 1], "o", color=line.get_color())

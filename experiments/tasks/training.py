@@ -15,12 +15,32 @@ import numpy as np
 from seqjax.train import loop, optim
 
 
-def validate(config) -> None:
-  """Checks the fields ``seqjax.train.loop.train_and_evaluate`` reads; ValueError names one."""
-  for field in ("batch_size", "num_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
-    value = config[field]
+def positive_ints(config, *fields: str) -> None:
+  """Raises ValueError naming the first of ``fields`` whose value is not an int > 0.
+
+  Fields are dotted paths into ``config`` (e.g. ``"data.steps"``); bools are refused.
+  """
+  for field in fields:
+    value = config
+    for part in field.split("."):
+      value = value[part]
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
       raise ValueError(f"config.{field} must be a positive integer, got {value!r}")
+
+
+def stack_per_device(parts: list[dict]) -> dict:
+  """One batch from one padded sub-batch per device: each array gains a leading axis.
+
+  The tasks whose batches are not rows (tree and graph batches, padded as a
+  whole) give the loop's data-parallel sharding whole sub-batches to split.
+  """
+  return {k: np.stack([p[k] for p in parts]) for k in parts[0]}
+
+
+def validate(config) -> None:
+  """Checks the fields ``seqjax.train.loop.train_and_evaluate`` reads; ValueError names one."""
+  positive_ints(config, "batch_size", "num_steps", "log_every", "checkpoint_every",
+                "keep_checkpoints")
   if config.eval_every < 0:
     raise ValueError(f"config.eval_every must be >= 0 (0: only at the end), got {config.eval_every}")
   if config.time_limit_minutes < 0:
