@@ -6,6 +6,7 @@ import numbers
 import operator
 from typing import Any, Iterable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -43,6 +44,23 @@ def non_negative_int(name: str, value: Any) -> int:
   if result < 0:
     raise ValueError(f"{name} must be >= 0, got {result}")
   return result
+
+
+def float_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
+  """``dtype`` as a numpy float32 or float64 dtype, else TypeError; float64 without
+  ``jax_enable_x64`` is a ValueError (JAX would silently compute in float32).
+
+  Args:
+    dtype: anything ``np.dtype`` accepts.
+    name: the argument's name, given in the error message.
+  """
+  dtype = np.dtype(dtype)
+  if dtype not in (np.float32, np.float64):
+    raise TypeError(f"{name} must be float32 or float64, got {dtype}")
+  if dtype == np.float64 and not jax.config.jax_enable_x64:
+    raise ValueError(f"{name}=float64 needs jax_enable_x64 (wrap the call in "
+                     "`with jax.enable_x64(True):`)")
+  return dtype
 
 
 def positive(name: str, value: Any) -> float:

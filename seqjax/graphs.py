@@ -584,9 +584,7 @@ def node_graph_ids(graph: GraphsTuple) -> Array:
     graph: a ``GraphsTuple`` (concrete or traced).
   """
   check(graph)
-  n_node = jnp.asarray(graph.n_node)
-  return jnp.repeat(jnp.arange(n_node.shape[0], dtype=jnp.int32), n_node,
-                    total_repeat_length=_num_nodes(graph))
+  return _segment_ids(graph.n_node, _num_nodes(graph))
 
 
 def edge_graph_ids(graph: GraphsTuple) -> Array:
@@ -596,9 +594,14 @@ def edge_graph_ids(graph: GraphsTuple) -> Array:
     graph: a ``GraphsTuple`` (concrete or traced).
   """
   check(graph)
-  n_edge = jnp.asarray(graph.n_edge)
-  return jnp.repeat(jnp.arange(n_edge.shape[0], dtype=jnp.int32), n_edge,
-                    total_repeat_length=checks.shape_of(graph.senders)[0])
+  return _segment_ids(graph.n_edge, checks.shape_of(graph.senders)[0])
+
+
+def _segment_ids(counts: Any, total: int) -> Array:
+  """``[0] * counts[0] + [1] * counts[1] + ...``, (total,) int32: rows to their graph."""
+  counts = jnp.asarray(counts)
+  return jnp.repeat(jnp.arange(counts.shape[0], dtype=jnp.int32), counts,
+                    total_repeat_length=total)
 
 
 def _rows_where(mask: Optional[Array], x: Array) -> Array:

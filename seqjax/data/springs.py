@@ -135,16 +135,6 @@ def _range_pair(name: str, value: Any, *, positive: bool) -> tuple[float, float]
   return low, high
 
 
-def _float_dtype(dtype: Any) -> np.dtype:
-  dtype = np.dtype(dtype)
-  if dtype not in (np.float32, np.float64):
-    raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-  if dtype == np.float64 and not jax.config.jax_enable_x64:
-    raise ValueError("dtype=float64 needs jax_enable_x64 (wrap the call in "
-                     "`with jax.enable_x64(True):`)")
-  return dtype
-
-
 def _check_system(system: SpringSystem, *, batched: bool = True) -> None:
   """One-line ValueErrors naming the field; skipped for traced systems.
 
@@ -241,7 +231,7 @@ def spring_system(masses: Any,
       range or joining a particle to itself, negative rest lengths,
       stiffness or damping, or a box <= 0.
   """
-  dtype = _float_dtype(dtype)
+  dtype = checks.float_dtype(dtype)
   springs = np.asarray(springs)
   if springs.size == 0:
     springs = springs.reshape(0, 2).astype(np.int32)
@@ -538,7 +528,7 @@ def _system_arguments(num_particles, num_springs, mass_range, stiffness_range,
   damping = checks.finite("damping", damping)
   if damping < 0:
     raise ValueError(f"damping must be >= 0, got {damping}")
-  dtype = _float_dtype(dtype)
+  dtype = checks.float_dtype(dtype)
   values = dict(
       mass_range=_range_pair("mass_range", mass_range, positive=True),
       stiffness_range=_range_pair("stiffness_range", stiffness_range, positive=False),

@@ -149,12 +149,7 @@ def mackey_glass(length: int,
   delay = round(tau / dt)
   if delay < 1 or abs(delay * dt - tau) > 1e-9 * max(1.0, tau):
     raise ValueError(f"tau must be a positive multiple of dt, got tau={tau} and dt={dt}")
-  dtype = np.dtype(dtype)
-  if dtype not in (np.float32, np.float64):
-    raise TypeError(f"dtype must be float32 or float64, got {dtype}")
-  if dtype == np.float64 and not jax.config.jax_enable_x64:
-    raise ValueError("dtype=float64 needs jax_enable_x64 (wrap the call in "
-                     "`with jax.enable_x64(True):`)")
+  dtype = checks.float_dtype(dtype)
   samples = _mackey_glass_scan(discard + length, delay, subsample, dtype,
                                beta, gamma, n, dt, x0)
   return np.asarray(samples[discard:])
