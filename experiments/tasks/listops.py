@@ -6,22 +6,31 @@ modulo 10 (``config.data.kind``); the answer is a digit, a 10-way
 classification. A fixed training set is drawn once (seeded); validation and
 test sets are drawn from the same distribution, disjoint from it.
 
-Models (``config.model.kind``):
+Trees (``config.data.fold``): nested, a node per operation (input: its
+operator token) with its arguments as children and a leaf per digit; or
+folded (``listops.to_tree(..., fold=True)``), Nangia & Bowman's binary
+left-branching form, where ``[OP a_1 .. a_k ]`` is the chain of its partial
+applications ``[OP a_1 .. a_i ]``, each a node over the previous one and the
+next argument.
 
-  tree_lstm  Child-Sum Tree-LSTM (Tai et al. 2015) over the gold tree: a node
-             per operation (input: its operator token) with its arguments as
-             children, a leaf per digit; ``seqjax.trees.encode`` runs a whole
-             batch as one ``lax.scan`` over packed steps; root state -> softmax.
-  nary       the N-ary Tree-LSTM (a weight block per child position).
+Models (``config.model.kind``); ``seqjax.trees.encode`` runs a whole batch of
+trees as one ``lax.scan`` over packed steps; root state -> softmax:
+
+  child_sum  Child-Sum Tree-LSTM (Tai et al. 2015): the children's states summed.
+  nary       the N-ary Tree-LSTM (a weight block per child slot); on folded
+             trees N = 2, Tai et al.'s binary Tree-LSTM, the one Nangia &
+             Bowman train on ListOps' gold trees.
   bilstm     a bidirectional LSTM over the bracketed token string (padding
              masked), each direction's final state -> softmax.
 
 Loss: cross-entropy of the root's value; with ``config.data.node_loss`` > 0
-the tree models also predict every operation node's own value (the
+the tree models also predict the value of every node that has one (every
+operation, and folded, every partial application with an argument: the
 supervision Tai et al. give every node of the sentiment treebank), weighted
 by ``node_loss``. ``report`` tests accuracy per expression depth (one set of
-``config.data.test_per_depth`` expressions per depth in ``depth_test``) and
-writes ``depth.json``.
+``config.data.test_per_depth`` expressions per depth in ``depth_test``) and,
+for tree models, each operator's accuracy at nodes whose children are all
+right (``operator_accuracy``), and writes ``depth.json``.
 
 Batching: the string model pads to ``max_length`` tokens; the tree models use
 budgets (trees, nodes, steps, width) measured on the training set's first
@@ -47,7 +56,7 @@ from seqjax.data import listops
 from seqjax.pytree import count_params
 from seqjax.train.loop import Task
 
-KINDS = ("tree_lstm", "nary", "bilstm")
+KINDS = ("child_sum", "nary", "bilstm")
 DATA_KINDS = ("listops", "arithmetic")
 NUM_CLASSES = 10
 _TREE_FIELDS = ("inputs", "children", "child_mask", "node_mask", "level", "tree_ids", "schedule",
@@ -79,26 +88,17 @@ def draw(data, seed, n: int, *, depth=None, exclude=()) -> listops.Expressions:
   """``n`` expressions of ``data.kind`` (seeded), optionally of a given depth."""
   rng = np.random.default_rng(seed)
   if data.kind == "listops":
-    return listops.generate(rng, n, max_depth=max(data.max_depth, depth or 0),
-                            max_args=data.max_args, max_length=data.max_length, depth=depth,
-                            unique=True, exclude=exclude)
-  return listops.generate_arithmetic(rng, n, max_depth=max(data.max_depth, depth or 0),
-                                     max_length=data.max_length, depth=depth, unique=True,
-                                     exclude=exclude)
-
-
-def node_values(expression) -> list[int]:
-  """Every node's value in ``listops.to_tree``'s pre-order (digits are their own value)."""
-  values = []
-
-  def walk(e):
-    values.append(listops.evaluate(e))
-    if not isinstance(e, int):
-      for arg in e[1]:
-        walk(arg)
-
-  walk(expression)
-  return values
+    drawn = listops.generate(rng, n, max_depth=max(data.max_depth, depth or 0),
+                             max_args=data.max_args, max_length=data.max_length, depth=depth,
+                             unique=True, exclude=exclude)
+  else:
+    drawn = listops.generate_arithmetic(rng, n, max_depth=max(data.max_depth, depth or 0),
+                                        max_length=data.max_length, depth=depth, unique=True,
+                                        exclude=exclude)
+  if data.fold:
+    drawn = drawn._replace(trees=tuple(listops.to_tree(e, 2, fold=True)
+                                       for e in drawn.expressions))
+  return drawn
 
 
 class Model(NamedTuple):
@@ -108,7 +108,7 @@ class Model(NamedTuple):
 
 
 def _arity(data) -> int:
-  return data.max_args if data.kind == "listops" else 2
+  return 2 if data.fold or data.kind == "arithmetic" else data.max_args
 
 
 def build_model(config) -> Model:
@@ -125,7 +125,7 @@ def build_model(config) -> Model:
 
     return Model(net.init, apply)
 
-  cell = (trees.child_sum_tree_lstm(m.hidden_size) if m.kind == "tree_lstm"
+  cell = (trees.child_sum_tree_lstm(m.hidden_size) if m.kind == "child_sum"
           else trees.nary_tree_lstm(m.hidden_size, _arity(data)))
 
   def init(key):
@@ -160,8 +160,9 @@ def _string_batch(expressions: listops.Expressions, index, length: int) -> dict:
           "values": np.asarray(expressions.values)[index].astype(np.int32)}
 
 
-def _tree_batch(expressions, index, budgets: dict, arity: int) -> dict:
+def _tree_batch(expressions, index, budgets: dict, arity: int, fold: bool) -> dict:
   chosen = [expressions.trees[i] for i in index]
+
   try:
     batch = trees.batch_trees(chosen, max_children=arity, **budgets)
   except ValueError:   # over budget: its own geometric bucket (one more compile)
@@ -173,8 +174,10 @@ def _tree_batch(expressions, index, budgets: dict, arity: int) -> dict:
   offset = 0
   for i, tree in zip(index, chosen):
     size = len(tree.inputs)
-    values[offset:offset + size] = node_values(expressions.expressions[i])
-    scored[offset:offset + size] = np.asarray(tree.children).max(-1) >= 0   # operations only
+    own = listops.node_values(expressions.expressions[i], fold=fold)
+    values[offset:offset + size] = np.maximum(own, 0)
+    # Operations (and partial ones) with a value; digits are their own input.
+    scored[offset:offset + size] = (np.asarray(tree.children).max(-1) >= 0) & (own >= 0)
     offset += size
   arrays.update(node_values=values, node_scored=scored,
                 values=np.pad(np.asarray(expressions.values)[index],
@@ -217,7 +220,7 @@ def load(config) -> Data:
 
   def make(expressions, index):
     if tree_model:
-      return _tree_batch(expressions, index, budgets, _arity(data))
+      return _tree_batch(expressions, index, budgets, _arity(data), data.fold)
     batch = _string_batch(expressions, index, length)
     batch["weight"] = np.ones(len(index), np.float32)
     return batch
@@ -297,6 +300,36 @@ def accuracy_by_depth(model: Model, params, by_depth: dict) -> dict[int, float]:
   return result
 
 
+def operator_accuracy(model: Model, params, batches) -> dict[str, dict]:
+  """Each operator's accuracy at the nodes whose children the model gets right.
+
+  A node is counted when it is scored (it has a value) and every scored child
+  of it is predicted right (digits always are: they are their own input), so
+  the figure isolates the composition itself from errors passed up from below.
+
+  Returns:
+    ``{operator token: {"accuracy": float, "nodes": int}}``.
+  """
+  apply = jax.jit(lambda p, b: model.apply(p, b)[1])
+  hits, counts = {}, {}
+  for batch in batches:
+    predicted = np.asarray(apply(params, batch)).argmax(-1)
+    for s in range(predicted.shape[0]):
+      values, scored = batch["node_values"][s], batch["node_scored"][s] > 0
+      right = predicted[s] == values
+      children, child_mask = batch["children"][s], batch["child_mask"][s]
+      index = np.minimum(children, len(right) - 1)   # the dummy slot N is masked anyway
+      child_right = right[index] | ~scored[index] | ~child_mask
+      counted = scored & batch["node_mask"][s] & child_right.all(-1)
+      for token in np.unique(batch["inputs"][s][counted]):
+        at = counted & (batch["inputs"][s] == token)
+        name = listops.VOCAB[token]
+        hits[name] = hits.get(name, 0) + int(right[at].sum())
+        counts[name] = counts.get(name, 0) + int(at.sum())
+  return {name: {"accuracy": hits[name] / counts[name], "nodes": counts[name]}
+          for name in sorted(counts)}
+
+
 def report(config, final, params, extras, log=print) -> None:
   model, data, workdir = extras
   log(f"final: {config.data.kind}, {config.model.kind}: test accuracy "
@@ -304,14 +337,25 @@ def report(config, final, params, extras, log=print) -> None:
       f"{count_params(params)} parameters")
   by_depth = accuracy_by_depth(model, params, data.by_depth)
   log("test accuracy by depth: " + ", ".join(f"{d}: {a:.3f}" for d, a in by_depth.items()))
+  operators = {}
+  if config.model.kind != "bilstm":
+    operators = operator_accuracy(model, params, data.eval_batches["test"]())
+    log("test accuracy of each operator where its children are right: " + ", ".join(
+        f"{name} {r['accuracy']:.3f} ({r['nodes']} nodes)" for name, r in operators.items()))
   if workdir:
     (pathlib.Path(workdir) / "depth.json").write_text(json.dumps(
-        {"model": config.model.kind, "accuracy_by_depth": by_depth,
-         "test_accuracy": final["test/accuracy"], "parameters": count_params(params)}))
+        {"model": config.model.kind, "fold": config.data.fold, "accuracy_by_depth": by_depth,
+         "operator_accuracy": operators, "test_accuracy": final["test/accuracy"],
+         "parameters": count_params(params)}))
 
 
 def depth_figure(runs: dict, out: pathlib.Path) -> str:
-  """Accuracy by depth of finished runs (``depth.json``): a table and ``listops_depth.png``."""
+  """Accuracy by depth of finished runs (``depth.json``): tables and ``listops_depth.png``.
+
+  Returns markdown: a row per run (parameters, test accuracy, accuracy at each
+  depth) and, for the tree models, a row per run of each operator's accuracy
+  where its children are right (``operator_accuracy``).
+  """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
@@ -337,6 +381,14 @@ def depth_figure(runs: dict, out: pathlib.Path) -> str:
   fig.tight_layout()
   fig.savefig(out / "listops_depth.png", dpi=120)
   plt.close(fig)
+  operators = sorted({o for r in results.values() for o in r.get("operator_accuracy", {})})
+  if operators:   # tree models: each operator where its children are right
+    lines += ["", "| model | " + " | ".join(operators) + " |", "|" + "---|" * (len(operators) + 1)]
+    for name, r in results.items():
+      acc = r.get("operator_accuracy", {})
+      if acc:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{acc[o]['accuracy']:.3f}" if o in acc else "" for o in operators) + " |")
   return "\n".join(lines)
 
 

@@ -49,7 +49,7 @@ from seqjax import checks
 from seqjax.trees import Tree
 
 __all__ = ["VOCAB", "TOKEN_IDS", "LISTOPS_OPERATORS", "ARITHMETIC_OPERATORS", "Expressions",
-           "evaluate", "depth", "to_tokens", "parse", "to_tree", "to_ids", "generate",
+           "evaluate", "depth", "to_tokens", "parse", "to_tree", "node_values", "to_ids", "generate",
            "generate_arithmetic"]
 
 PAD = "<pad>"
@@ -237,17 +237,34 @@ def parse(text: Union[str, Sequence[str]]) -> Expression:
   return result
 
 
-def to_tree(expression: Expression, max_children: Optional[int] = None) -> Tree:
+def to_tree(expression: Expression, max_children: Optional[int] = None, *,
+            fold: bool = False) -> Tree:
   """The gold tree of an expression as arrays, for ``seqjax.trees.batch_trees``.
 
-  Nodes in pre-order (the root is node 0): an operation's node has its
-  operator's token (``[MAX``, ``+``) as input and its arguments as children,
-  in order; a digit is a leaf with the digit's token.
+  Nested (``fold=False``): nodes in pre-order (the root is node 0); an
+  operation's node has its operator's token (``[MAX``, ``+``) as input and its
+  arguments as children, in order; a digit is a leaf with the digit's token.
+
+  Folded (``fold=True``): a binary tree in which every operation folds its
+  arguments in from the left, as Nangia & Bowman's left-branching gold trees
+  do. ``[OP a_1 ... a_k ]`` becomes the chain of its partial applications
+  ``P_0 .. P_k``, each with the operator's token as input::
+
+    P_0 = leaf                     the operator alone (no value)
+    P_i = node(P_{i-1}, a_i)       the expression [OP a_1 ... a_i ], i = 1..k
+
+  so slot 0 carries what has been read and slot 1 the next argument; P_k is
+  the operation's node. Every P_i (i >= 1) of a ListOps operation is itself an
+  expression with a value (``node_values``), which a binary Tree-LSTM can
+  compute one argument at a time (SM as a running sum mod 10, MIN/MAX as a
+  running extreme, MED from the multiset read so far) instead of from the sum
+  of all its children at once. Pre-order as well.
 
   Args:
     expression: an int digit or an ``(operator, args)`` tuple.
     max_children: K, the columns of ``children`` (>= the most arguments of any
-      operation); None for exactly that most.
+      operation, or >= 2 folded); None for exactly that most.
+    fold: the folded binary form instead of the nested one.
 
   Returns:
     ``seqjax.trees.Tree(inputs (n,) int32 token ids, children (n, K) int32)``.
@@ -255,18 +272,29 @@ def to_tree(expression: Expression, max_children: Optional[int] = None) -> Tree:
   ids: list[int] = []
   rows: list[list[int]] = []
 
+  def add(token_id):
+    ids.append(token_id)
+    rows.append([])
+    return len(ids) - 1
+
   def walk(e):
-    index = len(ids)
     if not isinstance(e, tuple):
-      ids.append(TOKEN_IDS[str(int(e))])
-      rows.append([])
-      return index
+      return add(TOKEN_IDS[str(int(e))])
     operator, args = e
     _check_operator(operator)
-    ids.append(TOKEN_IDS["[" + operator if operator in LISTOPS_OPERATORS else operator])
-    rows.append([])
-    rows[index] = [walk(arg) for arg in args]
-    return index
+    token = TOKEN_IDS["[" + operator if operator in LISTOPS_OPERATORS else operator]
+    if not fold:
+      index = add(token)
+      rows[index] = [walk(arg) for arg in args]
+      return index
+
+    def partial(i):  # P_i, numbered before its children (pre-order)
+      index = add(token)
+      if i:
+        rows[index] = [partial(i - 1), walk(args[i - 1])]
+      return index
+
+    return partial(len(args))
 
   walk(expression)
   widest = max(len(r) for r in rows)
@@ -274,11 +302,54 @@ def to_tree(expression: Expression, max_children: Optional[int] = None) -> Tree:
                                                                           max_children)
   if widest > slots:
     raise ValueError(f"max_children={slots} is too small: an operation of expression has "
-                     f"{widest} arguments")
+                     f"{widest} {'children' if fold else 'arguments'}")
   children = np.full((len(ids), slots), -1, np.int32)
   for i, row in enumerate(rows):
     children[i, :len(row)] = row
   return Tree(np.array(ids, np.int32), children)
+
+
+def node_values(expression: Expression, *, fold: bool = False) -> np.ndarray:
+  """The value of every node of ``to_tree(expression, fold=fold)``, in its node order.
+
+  A digit's node has the digit; an operation's node its value (``evaluate``).
+  Folded, the partial application ``P_i`` = ``[OP a_1 ... a_i ]`` has that
+  expression's value for ListOps operators, and -1 where it has none: ``P_0``
+  (the operator alone) and an arithmetic operator's ``P_1`` (one operand).
+
+  Args:
+    expression: an int digit or an ``(operator, args)`` tuple.
+    fold: values for the folded form (``to_tree(..., fold=True)``).
+
+  Returns:
+    (n,) int32, n the tree's nodes.
+  """
+  values: list[int] = []
+
+  def walk(e):
+    if not isinstance(e, tuple):
+      values.append(evaluate(e))
+      return
+    operator, args = e
+    if not fold:
+      values.append(evaluate(e))
+      for arg in args:
+        walk(arg)
+      return
+
+    def partial(i):
+      if i == 0 or (operator in ARITHMETIC_OPERATORS and i < len(args)):
+        values.append(-1)
+      else:
+        values.append(evaluate((operator, args[:i])))
+      if i:
+        partial(i - 1)
+        walk(args[i - 1])
+
+    partial(len(args))
+
+  walk(expression)
+  return np.array(values, np.int32)
 
 
 def to_ids(tokens: Sequence[str], length: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:

@@ -149,6 +149,70 @@ def test_batched_gold_trees_keep_their_arrays():
   np.testing.assert_array_equal(batch.depth[:16], LISTOPS.depths[:16])
 
 
+def _fold_walk(tree, node=0):
+  """A folded tree's partial applications, walked down slot 0: (operator, [argument nodes])."""
+  args = []
+  while tree.children[node, 0] >= 0:
+    args.append(int(tree.children[node, 1]))
+    node = int(tree.children[node, 0])
+  return listops.VOCAB[tree.inputs[node]], args[::-1]
+
+
+def _folded_value(tree, node=0):
+  """The value of a folded tree, by a recursive walk of its arrays."""
+  token = listops.VOCAB[tree.inputs[node]]
+  if token in listops.DIGITS:
+    return int(token)
+  operator, args = _fold_walk(tree, node)
+  values = [_folded_value(tree, a) for a in args]
+  if operator.startswith("["):
+    return {"[MIN": min, "[MAX": max, "[MED": lambda a: int(np.median(a)),
+            "[SM": lambda a: sum(a) % 10}[operator](values)
+  left, right = values
+  return eval(f"{left} {operator} {right}") % 10  # noqa: S307
+
+
+def test_folded_trees_are_binary_and_every_partial_application_has_its_value():
+  for expression, text, value in zip(LISTOPS.expressions[:150], LISTOPS.tokens,
+                                     LISTOPS.values):
+    tree = listops.to_tree(expression, fold=True)
+    assert tree.children.shape[1] == 2 and _folded_value(tree) == value, text
+    # One node per digit, k + 1 per operation of k arguments (each digit or operation
+    # but the root is an argument): 2 digits + 2 operations - 1.
+    digits = sum(t in listops.DIGITS for t in text.split())
+    assert len(tree.inputs) == 2 * digits + 2 * text.count("[") - 1
+    values = listops.node_values(expression, fold=True)
+    for n in range(len(tree.inputs)):
+      token = listops.VOCAB[tree.inputs[n]]
+      if token in listops.DIGITS:
+        assert values[n] == int(token)
+      elif tree.children[n, 0] < 0:
+        assert values[n] == -1   # the operator alone
+      else:   # [OP a_1 ... a_i ]: the stack evaluator on that expression's own string
+        operator, args = _fold_walk(tree, n)
+        partial = " ".join([operator] + [str(_folded_value(tree, a)) for a in args] + ["]"])
+        assert values[n] == _stack_value(partial), (text, n)
+    # Nested values: the operations' and digits' values in pre-order.
+    nested = listops.node_values(expression)
+    assert nested[0] == value and len(nested) == len(listops.to_tree(expression).inputs)
+  batch = trees.batch_trees([listops.to_tree(e, fold=True) for e in LISTOPS.expressions[:32]],
+                            max_children=2)
+  assert int(batch.depth.max()) > int(LISTOPS.depths[:32].max())
+
+
+def test_folded_arithmetic_has_values_only_where_both_operands_are_read():
+  for expression, value in zip(ARITHMETIC.expressions[:50], ARITHMETIC.values):
+    tree = listops.to_tree(expression, fold=True)
+    assert _folded_value(tree) == value
+    values = listops.node_values(expression, fold=True)
+    # An operation is 3 nodes: P_0 and P_1 have no value, P_2 the operation's.
+    operator_nodes = sum(listops.VOCAB[i] in listops.ARITHMETIC_OPERATORS for i in tree.inputs)
+    assert (values < 0).sum() == 2 * operator_nodes // 3
+    for n in np.nonzero(values < 0)[0]:
+      assert tree.children[n, 0] < 0 or tree.children[tree.children[n, 0], 0] < 0
+    assert values[0] == value
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: listops.generate(0, 5, max_args=1), "max_args must be >= 2"),
     (lambda: listops.generate(0, 5, max_depth=3, depth=4), "depth must be <= max_depth"),
@@ -168,6 +232,8 @@ def test_batched_gold_trees_keep_their_arrays():
     (lambda: listops.parse("( 2 / 9 )"), "text is not an expression: expected one of"),
     (lambda: listops.parse("[MAX ]"), r"text is not an expression: \[MAX has no arguments"),
     (lambda: listops.to_tree(("MAX", (1, 2, 3)), max_children=2), "max_children=2 is too small"),
+    (lambda: listops.to_tree(("MAX", (1, 2, 3)), max_children=1, fold=True),
+     "max_children=1 is too small: an operation of expression has 2 children"),
     (lambda: listops.to_ids(["[MAX 2 x ]"]), r"tokens\[0\] has an unknown token 'x'"),
     (lambda: listops.to_ids(["[MAX 2 3 ]"], length=3), "length must be >= the longest"),
     (lambda: listops.evaluate(("POW", (2, 3))), "unknown operator 'POW'"),
