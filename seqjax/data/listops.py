@@ -26,7 +26,11 @@ plain recursive definition, the reference the generators are tested against.
 Gold trees (``to_tree``) are ``seqjax.trees.Tree`` records for
 ``seqjax.trees.batch_trees``: one node per operation (input: its operator's
 token, ``[MAX`` or ``+``) whose children are its arguments in order, and one
-leaf per digit; no bracket nodes. Nodes are numbered in pre-order (the root
+leaf per digit; no bracket nodes. Folded (``to_tree(e, fold=True)``), the
+binary left-branching form Nangia & Bowman train their Tree-LSTM on: an
+operation reads its arguments one at a time, each partial application
+``[OP a_1 .. a_i ]`` a node over the previous one and ``a_i``;
+``node_values`` gives every node's value in either form. Nodes are numbered in pre-order (the root
 is node 0). Token ids index ``VOCAB``, shared by both tasks, with id 0 for
 padding.
 
