@@ -111,6 +111,19 @@ _INTEGRATION = (
 )
 
 
+# Slow (left out of the quick unit tier, still run by the README's test command): the
+# protocol suite's three costliest checks (2-5 s each here, compiling forward
+# mode, unrolled and rematerialised scans, float64 gradients of a whole
+# network per step) on the variants of the composite cells. Their base cells
+# (ntm, dnc, hyper_lstm) keep these checks in the unit tier, and every variant
+# keeps the rest of the protocol there; a variant changes the controller or a
+# normalisation inside the step, not how unroll transforms it.
+_SLOW_PROTOCOL_TESTS = ("test_forward_mode_through_the_default_path",
+                        "test_unroll_factor_and_remat_keep_meaning",
+                        "test_gradients_match_finite_differences")
+_SLOW_PROTOCOL_CELLS = ("ntm_feedforward_learned", "dnc_feedforward", "hyper_lstm_layer_norm")
+
+
 def pytest_collection_modifyitems(config, items):
   del config
   root = pathlib.Path(__file__).parent
@@ -118,3 +131,7 @@ def pytest_collection_modifyitems(config, items):
     where = item.path.relative_to(root).as_posix()
     if where.startswith(_INTEGRATION) or where.endswith(_INTEGRATION):
       item.add_marker(pytest.mark.integration)
+    cell = getattr(getattr(item, "callspec", None), "params", {}).get("name")
+    if (where == "cells/test_protocol.py" and item.originalname in _SLOW_PROTOCOL_TESTS
+        and cell in _SLOW_PROTOCOL_CELLS):
+      item.add_marker(pytest.mark.slow)
