@@ -91,12 +91,6 @@ SMART_STD = 0.01
 BASIC_STD = 0.1
 
 
-def _positive_int(name: str, value: Any) -> int:
-  if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-    raise ValueError(f"{name} must be a positive integer, got {value!r}")
-  return int(value)
-
-
 def time_range_of(config) -> tuple[int, int] | None:
   """``config.regularizer.time_range`` as ``(start, stop)`` or ``None`` (all steps)."""
   value = tuple(config.regularizer.time_range)
@@ -147,8 +141,8 @@ def validate(config) -> None:
       or length < MIN_LENGTH[config.data.task]):
     raise ValueError(f"config.data.length must be an integer >= "
                      f"{MIN_LENGTH[config.data.task]} for {config.data.task}, got {length!r}")
-  for field in ("validation_size", "test_size", "eval_batch_size"):
-    _positive_int(f"config.data.{field}", config.data[field])
+  training.positive_ints(config, "data.validation_size", "data.test_size",
+                         "data.eval_batch_size")
   weight = config.regularizer.omega_weight
   if (isinstance(weight, bool) or not isinstance(weight, numbers.Real)
       or not 0 <= weight < math.inf):
