@@ -226,27 +226,18 @@ def build(config, workdir):
   model = build_model(config, data.node_size, data.num_classes)
   traces = {"train": 0}
 
-  def loss_fn(params, batch, carry, rng, training):
+  def loss_fn(params, batch, carry, rng, is_training):
     del rng
-    if training:
+    if is_training:
       traces["train"] += 1   # runs at trace time only: counts compilations of the step
     logits = jax.vmap(lambda b: model.apply(params, as_graph(b)))(batch)
-    log_p = jax.nn.log_softmax(logits)
-    nll = -jnp.take_along_axis(log_p, batch["targets"][..., None], -1)[..., 0]
-    scored = batch["scored"]
-    count = jnp.sum(scored)
-    correct = jnp.sum((jnp.argmax(logits, -1) == batch["targets"]).astype(scored.dtype) * scored)
-    total = jnp.sum(nll * scored)
-    return total / jnp.maximum(count, 1.0), (carry, {
-        "nll_sum": total, "count": count, "correct": correct,
-        "accuracy": correct / jnp.maximum(count, 1.0)})
+    loss, metrics = training.classification_loss(logits, batch["targets"], batch["scored"])
+    return loss, (carry, metrics)
 
   task = Task(
       init_params=model.init, init_carry=None, loss_fn=loss_fn, train_batch=data.train_batch,
       eval_batches=data.eval_batches,
-      summarize=lambda s: {"loss": s["nll_sum"] / max(s["count"], 1.0),
-                           "accuracy": s["correct"] / max(s["count"], 1.0)},
-      tokens_per_batch=data.graphs_per_batch, eval_batch_size=config.batch_size,
+      summarize=training.summarize_classification, tokens_per_batch=data.graphs_per_batch, eval_batch_size=config.batch_size,
       progress_metrics=("loss", "accuracy"))
   return task, (model, data, traces)
 

@@ -254,29 +254,20 @@ def build(config, workdir):
   model = build_model(config)
   node_loss = config.data.node_loss
 
-  def loss_fn(params, batch, carry, rng, training):
-    del rng, training
+  def loss_fn(params, batch, carry, rng, is_training):
+    del rng, is_training
     logits, node_logits = model.apply(params, batch)
-    weight = batch["weight"]
-    log_p = jax.nn.log_softmax(logits)
-    nll = -jnp.take_along_axis(log_p, batch["values"][..., None], -1)[..., 0]
-    correct = (jnp.argmax(logits, -1) == batch["values"]).astype(weight.dtype)
-    total, count = jnp.sum(nll * weight), jnp.sum(weight)
-    loss = total / jnp.maximum(count, 1.0)
+    loss, metrics = training.classification_loss(logits, batch["values"], batch["weight"])
     if node_loss and node_logits is not None:
-      node_nll = -jnp.take_along_axis(jax.nn.log_softmax(node_logits),
-                                      batch["node_values"][..., None], -1)[..., 0]
-      scored = batch["node_scored"]
-      loss = loss + node_loss * jnp.sum(node_nll * scored) / jnp.maximum(jnp.sum(scored), 1.0)
-    return loss, (carry, {"nll_sum": total, "count": count, "correct": jnp.sum(correct * weight),
-                          "accuracy": jnp.sum(correct * weight) / jnp.maximum(count, 1.0)})
+      node_mean, _ = training.classification_loss(node_logits, batch["node_values"],
+                                                  batch["node_scored"])
+      loss = loss + node_loss * node_mean
+    return loss, (carry, metrics)
 
   task = Task(
       init_params=model.init, init_carry=None, loss_fn=loss_fn, train_batch=data.train_batch,
       eval_batches=data.eval_batches,
-      summarize=lambda s: {"loss": s["nll_sum"] / max(s["count"], 1.0),
-                           "accuracy": s["correct"] / max(s["count"], 1.0)},
-      tokens_per_batch=data.tokens_per_batch, eval_batch_size=config.batch_size,
+      summarize=training.summarize_classification, tokens_per_batch=data.tokens_per_batch, eval_batch_size=config.batch_size,
       progress_metrics=("loss", "accuracy"))
   return task, (model, data, workdir)
 

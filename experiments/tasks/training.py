@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from seqjax.train import loop, optim
@@ -26,6 +28,32 @@ def positive_ints(config, *fields: str) -> None:
       value = value[part]
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
       raise ValueError(f"config.{field} must be a positive integer, got {value!r}")
+
+
+def classification_loss(logits, targets, weight):
+  """Weighted softmax cross-entropy and accuracy: ``(mean nll, metrics)`` for a loss_fn.
+
+  Args:
+    logits: (..., C) scores.
+    targets: (...) int class ids.
+    weight: (...) float, 0 where a row is padding (any logits and targets there).
+
+  Returns:
+    ``(sum(w nll) / sum(w), {"nll_sum", "count", "correct", "accuracy"})``;
+    ``summarize_classification`` turns the metrics summed over batches into
+    the loss and accuracy of a whole evaluation set.
+  """
+  nll = -jnp.take_along_axis(jax.nn.log_softmax(logits), targets[..., None], -1)[..., 0]
+  total, count = jnp.sum(nll * weight), jnp.sum(weight)
+  correct = jnp.sum((jnp.argmax(logits, -1) == targets).astype(weight.dtype) * weight)
+  return total / jnp.maximum(count, 1.0), {"nll_sum": total, "count": count, "correct": correct,
+                                           "accuracy": correct / jnp.maximum(count, 1.0)}
+
+
+def summarize_classification(sums: dict) -> dict:
+  """Loss and accuracy from ``classification_loss``'s metrics summed over batches."""
+  return {"loss": sums["nll_sum"] / max(sums["count"], 1.0),
+          "accuracy": sums["correct"] / max(sums["count"], 1.0)}
 
 
 def stack_per_device(parts: list[dict]) -> dict:
