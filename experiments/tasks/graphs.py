@@ -237,7 +237,8 @@ def build(config, workdir):
   task = Task(
       init_params=model.init, init_carry=None, loss_fn=loss_fn, train_batch=data.train_batch,
       eval_batches=data.eval_batches,
-      summarize=training.summarize_classification, tokens_per_batch=data.graphs_per_batch, eval_batch_size=config.batch_size,
+      summarize=training.summarize_classification, tokens_per_batch=data.graphs_per_batch,
+      eval_batch_size=config.batch_size,
       progress_metrics=("loss", "accuracy"))
   return task, (model, data, traces)
 

@@ -162,7 +162,6 @@ def _string_batch(expressions: listops.Expressions, index, length: int) -> dict:
 
 def _tree_batch(expressions, index, budgets: dict, arity: int, fold: bool) -> dict:
   chosen = [expressions.trees[i] for i in index]
-
   try:
     batch = trees.batch_trees(chosen, max_children=arity, **budgets)
   except ValueError:   # over budget: its own geometric bucket (one more compile)
@@ -267,7 +266,8 @@ def build(config, workdir):
   task = Task(
       init_params=model.init, init_carry=None, loss_fn=loss_fn, train_batch=data.train_batch,
       eval_batches=data.eval_batches,
-      summarize=training.summarize_classification, tokens_per_batch=data.tokens_per_batch, eval_batch_size=config.batch_size,
+      summarize=training.summarize_classification, tokens_per_batch=data.tokens_per_batch,
+      eval_batch_size=config.batch_size,
       progress_metrics=("loss", "accuracy"))
   return task, (model, data, workdir)
 

@@ -53,8 +53,8 @@ from seqjax import checks
 from seqjax.trees import Tree
 
 __all__ = ["VOCAB", "TOKEN_IDS", "LISTOPS_OPERATORS", "ARITHMETIC_OPERATORS", "Expressions",
-           "evaluate", "depth", "to_tokens", "parse", "to_tree", "node_values", "to_ids", "generate",
-           "generate_arithmetic"]
+           "evaluate", "depth", "to_tokens", "parse", "to_tree", "node_values", "to_ids",
+           "generate", "generate_arithmetic"]
 
 PAD = "<pad>"
 DIGITS = tuple(str(d) for d in range(10))
@@ -122,7 +122,11 @@ def evaluate(expression: Expression, modulus: int = 10) -> int:
     return int(expression)
   operator, args = expression
   _check_operator(operator)
-  values = [evaluate(arg, modulus) for arg in args]
+  return _apply(operator, [evaluate(arg, modulus) for arg in args], modulus)
+
+
+def _apply(operator: str, values: list[int], modulus: int = 10) -> int:
+  """``operator`` applied to its arguments' values (``evaluate``'s semantics)."""
   if operator in ARITHMETIC_OPERATORS and len(values) != 2:
     raise ValueError(f"expression's {operator!r} needs 2 arguments, got {len(values)}")
   if not values:
@@ -331,26 +335,26 @@ def node_values(expression: Expression, *, fold: bool = False) -> np.ndarray:
   values: list[int] = []
 
   def walk(e):
+    """Appends e's nodes' values in pre-order; returns e's value (each subtree once)."""
     if not isinstance(e, tuple):
       values.append(evaluate(e))
-      return
+      return values[-1]
     operator, args = e
+    _check_operator(operator)
+    # Pre-order puts e's node (nested), or its partial applications P_k .. P_0
+    # (folded), before the arguments' subtrees a_1 .. a_k: their slots are
+    # filled once the arguments' values are known. Folded, P_i sits at start + k - i.
+    start, k = len(values), len(args)
+    values.extend([-1] * (k + 1 if fold else 1))
+    arg_values = [walk(arg) for arg in args]
+    value = _apply(operator, arg_values)
     if not fold:
-      values.append(evaluate(e))
-      for arg in args:
-        walk(arg)
-      return
-
-    def partial(i):
-      if i == 0 or (operator in ARITHMETIC_OPERATORS and i < len(args)):
-        values.append(-1)
-      else:
-        values.append(evaluate((operator, args[:i])))
-      if i:
-        partial(i - 1)
-        walk(args[i - 1])
-
-    partial(len(args))
+      values[start] = value
+      return value
+    for i in range(1, k + 1):
+      if operator in LISTOPS_OPERATORS or i == k:   # an arithmetic P_1 has one operand
+        values[start + k - i] = _apply(operator, arg_values[:i])
+    return value
 
   walk(expression)
   return np.array(values, np.int32)

@@ -192,9 +192,11 @@ def test_folded_trees_are_binary_and_every_partial_application_has_its_value():
         operator, args = _fold_walk(tree, n)
         partial = " ".join([operator] + [str(_folded_value(tree, a)) for a in args] + ["]"])
         assert values[n] == _stack_value(partial), (text, n)
-    # Nested values: the operations' and digits' values in pre-order.
+    # Nested values: every node's, by the recursive walk of the nested tree's arrays.
+    nested_tree = listops.to_tree(expression)
     nested = listops.node_values(expression)
-    assert nested[0] == value and len(nested) == len(listops.to_tree(expression).inputs)
+    assert nested[0] == value
+    assert list(nested) == [_tree_value(nested_tree, n) for n in range(len(nested_tree.inputs))]
   batch = trees.batch_trees([listops.to_tree(e, fold=True) for e in LISTOPS.expressions[:32]],
                             max_children=2)
   assert int(batch.depth.max()) > int(LISTOPS.depths[:32].max())
